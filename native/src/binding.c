@@ -1,0 +1,159 @@
+/*
+ * N-API front end of the core. JS owns the memory (a SharedArrayBuffer seen
+ * through a BigUint64Array) so that the main thread can read live progress
+ * while a worker thread is blocked inside runLane.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <node_api.h>
+
+#include "core.h"
+
+#define CHECK(env, call)                                                     \
+    do {                                                                     \
+        if ((call) != napi_ok) {                                             \
+            napi_throw_error((env), "ERR_CLOSE_STRESS_NAPI", #call " failed"); \
+            return NULL;                                                     \
+        }                                                                    \
+    } while (0)
+
+static napi_value num(napi_env env, double v) {
+    napi_value out;
+    napi_create_double(env, v, &out);
+    return out;
+}
+
+static void set(napi_env env, napi_value obj, const char *key, napi_value v) {
+    napi_set_named_property(env, obj, key, v);
+}
+
+static napi_value str(napi_env env, const char *s) {
+    napi_value out;
+    napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out);
+    return out;
+}
+
+/* Byte offsets of every field, so JS never hard-codes the C struct layout. */
+static napi_value layout(napi_env env, napi_callback_info info) {
+    (void)info;
+    napi_value o, lane;
+    CHECK(env, napi_create_object(env, &o));
+    CHECK(env, napi_create_object(env, &lane));
+#define LANE_FIELD(f) set(env, lane, #f, num(env, (double)offsetof(struct cs_lane_counters, f)))
+    LANE_FIELD(done); LANE_FIELD(start_ns); LANE_FIELD(end_ns); LANE_FIELD(strangers);
+    LANE_FIELD(fd_released); LANE_FIELD(fd_retained); LANE_FIELD(fd_reused);
+    LANE_FIELD(lane_errno); LANE_FIELD(lane_stage); LANE_FIELD(pinned);
+    LANE_FIELD(victim_cpus); LANE_FIELD(reset_cpus); LANE_FIELD(calls); LANE_FIELD(setup);
+#undef LANE_FIELD
+    set(env, o, "lane", lane);
+    set(env, o, "laneBytes", num(env, sizeof(struct cs_lane_counters)));
+    set(env, o, "stepBytes", num(env, sizeof(struct cs_step_shared)));
+    set(env, o, "stepClaimed", num(env, offsetof(struct cs_step_shared, claimed)));
+    set(env, o, "stepLimit", num(env, offsetof(struct cs_step_shared, limit)));
+    set(env, o, "stepStop", num(env, offsetof(struct cs_step_shared, stop)));
+    set(env, o, "stepLanes", num(env, offsetof(struct cs_step_shared, lanes)));
+    set(env, o, "errnoSlots", num(env, CS_ERRNO_SLOTS));
+    set(env, o, "cpuMaskWords", num(env, CS_CPU_MASK_WORDS));
+    set(env, o, "maxLanes", num(env, CS_MAX_LANES));
+    set(env, o, "callCount", num(env, CS_CALL_COUNT));
+    set(env, o, "stageCount", num(env, CS_STAGE_COUNT));
+    return o;
+}
+
+static napi_value platform(napi_env env, napi_callback_info info) {
+    (void)info;
+    napi_value o, cpus, names, b;
+    CHECK(env, napi_create_object(env, &o));
+    set(env, o, "os", str(env, cs_os_name()));
+    CHECK(env, napi_get_boolean(env, cs_os_can_pin(), &b));
+    set(env, o, "canPin", b);
+
+    static int list[CS_CPU_MASK_WORDS * 64];
+    int n = cs_os_allowed_cpus(list, CS_CPU_MASK_WORDS * 64);
+    if (n < 0) {
+        napi_throw_error(env, cs_errno_name(-n), "cannot read the allowed CPU set");
+        return NULL;
+    }
+    CHECK(env, napi_create_array_with_length(env, (size_t)n, &cpus));
+    for (int i = 0; i < n; i++) napi_set_element(env, cpus, (uint32_t)i, num(env, list[i]));
+    set(env, o, "allowedCpus", cpus);
+
+    /* errno number -> name, as this OS numbers them. */
+    CHECK(env, napi_create_object(env, &names));
+    for (int e = 1; e < CS_ERRNO_SLOTS; e++) {
+        const char *name = cs_errno_name(e);
+        if (name) {
+            char key[8];
+            snprintf(key, sizeof key, "%d", e);
+            set(env, names, key, str(env, name));
+        }
+    }
+    set(env, o, "errnoNames", names);
+    set(env, o, "AF_INET", num(env, AF_INET));
+    set(env, o, "AF_INET6", num(env, AF_INET6));
+    return o;
+}
+
+static int get_int(napi_env env, napi_value obj, const char *key, int *out) {
+    napi_value v;
+    if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+    return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+/* runLane(memory: BigUint64Array, stepOffset, laneOffset, config): blocks
+ * the calling (worker) thread until the step is done or stopped. */
+static napi_value run_lane(napi_env env, napi_callback_info info) {
+    size_t argc = 4;
+    napi_value argv[4];
+    CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 4) {
+        napi_throw_type_error(env, NULL, "runLane(memory, stepOffset, laneOffset, config)");
+        return NULL;
+    }
+    napi_typedarray_type type;
+    size_t length, byte_offset;
+    void *data;
+    napi_value ab;
+    CHECK(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byte_offset));
+    if (type != napi_biguint64_array) {
+        napi_throw_type_error(env, NULL, "memory must be a BigUint64Array");
+        return NULL;
+    }
+    uint32_t step_off, lane_off;
+    CHECK(env, napi_get_value_uint32(env, argv[1], &step_off));
+    CHECK(env, napi_get_value_uint32(env, argv[2], &lane_off));
+    size_t bytes = length * 8;
+    if (step_off % 8 || lane_off % 8 || step_off + sizeof(struct cs_step_shared) > bytes ||
+        lane_off + sizeof(struct cs_lane_counters) > bytes) {
+        napi_throw_range_error(env, NULL, "step or lane offset outside the shared memory");
+        return NULL;
+    }
+    struct cs_lane_config cfg;
+    if (get_int(env, argv[3], "family", &cfg.family) || get_int(env, argv[3], "race", &cfg.race) ||
+        get_int(env, argv[3], "resetSide", &cfg.reset_side) || get_int(env, argv[3], "cpu", &cfg.cpu) ||
+        get_int(env, argv[3], "resetCpu", &cfg.reset_cpu)) {
+        napi_throw_type_error(env, NULL, "config needs family, race, resetSide, cpu, resetCpu");
+        return NULL;
+    }
+    char *base = data;
+    int rc = cs_run_lane(&cfg, (struct cs_step_shared *)(base + step_off),
+                         (struct cs_lane_counters *)(base + lane_off));
+    napi_value out;
+    CHECK(env, napi_get_boolean(env, rc == 0, &out));
+    return out;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+    napi_property_descriptor props[] = {
+        {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
+        {"platform", NULL, platform, NULL, NULL, NULL, napi_default, NULL},
+        {"runLane", NULL, run_lane, NULL, NULL, NULL, napi_default, NULL},
+    };
+    if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
+        return NULL;
+    return exports;
+}

@@ -1,0 +1,350 @@
+/*
+ * The trial loop. Per trial: a loopback TCP pair from the lane's own
+ * listener, SO_LINGER {1,0} on the resetting end, then the resetting close
+ * (which sends an RST instead of a FIN) and the victim close as close
+ * together in time as the race shape allows. Only syscalls and counter
+ * stores happen here; no allocation, no logging.
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE
+#endif
+
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* Spinning is what lets two threads leave a barrier within nanoseconds of
+ * each other; yielding after a while keeps oversubscribed runs (more threads
+ * than CPUs) from burning whole time slices waiting for a descheduled peer. */
+#define SPINS_BEFORE_YIELD 2000
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/* Single-writer counters: a plain read plus a relaxed store is enough for a
+ * concurrent reader to see monotonically increasing values. */
+#define BUMP(p) __atomic_store_n((p), *(p) + 1, __ATOMIC_RELAXED)
+
+#define MAX_STRANGERS_PER_TRIAL 64
+
+static inline int errno_slot(int err) {
+    return (err > 0 && err < CS_ERRNO_SLOTS) ? err : CS_ERRNO_SLOTS - 1;
+}
+
+static inline void record_call(struct cs_lane_counters *c, int call, int rc, int err) {
+    BUMP(&c->calls[call][rc == 0 ? 0 : errno_slot(err)]);
+}
+
+static inline void record_cpu(uint64_t *mask) {
+    int cpu = cs_os_current_cpu();
+    if (cpu >= 0 && cpu < CS_CPU_MASK_WORDS * 64) {
+        uint64_t bit = 1ull << (cpu % 64);
+        uint64_t *w = &mask[cpu / 64];
+        if (!(*w & bit)) __atomic_store_n(w, *w | bit, __ATOMIC_RELAXED);
+    }
+}
+
+static int stop_requested(struct cs_step_shared *step) {
+    return LOAD(&step->stop) != 0;
+}
+
+static int claim_trial(struct cs_step_shared *step) {
+    if (stop_requested(step)) return 0;
+    return __atomic_fetch_add(&step->claimed, 1, __ATOMIC_RELAXED) < LOAD(&step->limit);
+}
+
+static void spin_or_yield(unsigned *spins) {
+    if (++*spins < SPINS_BEFORE_YIELD) cpu_relax();
+    else sched_yield();
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+struct endpoint {
+    struct sockaddr_storage addr;
+    socklen_t len;
+};
+
+static int same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+static int new_socket(int family) {
+#ifdef SOCK_CLOEXEC
+    return socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+#else
+    int fd = socket(family, SOCK_STREAM, 0);
+    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#endif
+}
+
+/* The lane's own listener on loopback, port chosen by the kernel. */
+static int open_listener(int family, struct endpoint *where, struct cs_lane_counters *c) {
+    int fd = new_socket(family);
+    if (fd < 0) { c->lane_stage = CS_LANE_LISTEN_SOCKET; c->lane_errno = errno; return -1; }
+    memset(where, 0, sizeof *where);
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (void *)&where->addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        where->len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (void *)&where->addr;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        where->len = sizeof *a;
+    }
+    int stage = CS_LANE_BIND;
+    if (bind(fd, (struct sockaddr *)&where->addr, where->len) != 0) goto fail;
+    stage = CS_LANE_LISTEN;
+    if (listen(fd, 128) != 0) goto fail;
+    stage = CS_LANE_LISTEN_NAME;
+    where->len = sizeof where->addr;
+    if (getsockname(fd, (struct sockaddr *)&where->addr, &where->len) != 0) goto fail;
+    return fd;
+fail:
+    c->lane_stage = stage;
+    c->lane_errno = errno;
+    close(fd);
+    return -1;
+}
+
+/* ---- one pair ----------------------------------------------------------- */
+
+struct pair {
+    int reset_fd;
+    int victim_fd;
+    struct sockaddr_storage victim_name; /* getsockname(victim) before the race */
+};
+
+static int fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, int fd2) {
+    BUMP(&c->setup[stage][err < 0 ? 0 : errno_slot(err)]);
+    if (fd1 >= 0) close(fd1);
+    if (fd2 >= 0) close(fd2);
+    return -1;
+}
+
+/* Accepts until our own client shows up: anyone else who connected to the
+ * listener is counted and dropped, so strangers never reach the tallies. */
+static int accept_own(int lfd, const struct sockaddr_storage *client_name,
+                      struct cs_lane_counters *c, int *err) {
+    for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL; strangers++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int s = accept(lfd, (struct sockaddr *)&peer, &plen);
+        if (s < 0) { *err = errno; return -1; }
+        if (same_endpoint(&peer, client_name)) return s;
+        BUMP(&c->strangers);
+        close(s);
+    }
+    *err = -1; /* no errno: our client never came out of the queue */
+    return -2;
+}
+
+static int open_pair(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
+                     struct cs_lane_counters *c, struct pair *p) {
+    int cfd = new_socket(cfg->family);
+    if (cfd < 0) return fail_setup(c, CS_STAGE_SOCKET, errno, -1, -1);
+    if (connect(cfd, (const struct sockaddr *)&listener->addr, listener->len) != 0)
+        return fail_setup(c, CS_STAGE_CONNECT, errno, cfd, -1);
+
+    struct sockaddr_storage client_name;
+    socklen_t clen = sizeof client_name;
+    if (getsockname(cfd, (struct sockaddr *)&client_name, &clen) != 0)
+        return fail_setup(c, CS_STAGE_PEERCHECK, errno, cfd, -1);
+
+    int err = 0;
+    int sfd = accept_own(lfd, &client_name, c, &err);
+    if (sfd < 0)
+        return fail_setup(c, sfd == -2 ? CS_STAGE_PEERCHECK : CS_STAGE_ACCEPT, err, cfd, -1);
+
+    if (cfg->reset_side == CS_RESET_SERVER) {
+        p->reset_fd = sfd;
+        p->victim_fd = cfd;
+        p->victim_name = client_name;
+    } else {
+        p->reset_fd = cfd;
+        p->victim_fd = sfd;
+        p->victim_name = listener->addr; /* an accepted socket's name is the listener's */
+    }
+
+    /* l_onoff=1, l_linger=0: close() aborts the connection with an RST
+     * instead of a FIN, which is what drops the victim's connection under it. */
+    struct linger lg = {1, 0};
+    if (setsockopt(p->reset_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0)
+        return fail_setup(c, CS_STAGE_LINGER, errno, cfd, sfd);
+    return 0;
+}
+
+/* FreeBSD frees the descriptor even when close() reports ECONNRESET, so a
+ * program that retries close() closes whatever reused the number. Tell the
+ * user which way this kernel went. Runs only after a failed close. */
+static void check_released(struct cs_lane_counters *c, const struct pair *p) {
+    if (fcntl(p->victim_fd, F_GETFD) == -1 && errno == EBADF) {
+        BUMP(&c->fd_released);
+        return;
+    }
+    struct sockaddr_storage name;
+    socklen_t len = sizeof name;
+    if (getsockname(p->victim_fd, (struct sockaddr *)&name, &len) == 0 &&
+        same_endpoint(&name, &p->victim_name)) {
+        BUMP(&c->fd_retained);
+        close(p->victim_fd); /* still ours: release it so the lane does not leak */
+    } else {
+        BUMP(&c->fd_reused); /* released, and another thread already owns the number */
+    }
+}
+
+static void victim_close(struct cs_lane_counters *c, const struct pair *p) {
+    int rc = close(p->victim_fd);
+    int err = errno;
+    record_call(c, CS_CALL_VICTIM_CLOSE, rc, err);
+    if (rc != 0) check_released(c, p);
+    BUMP(&c->done);
+}
+
+static void reset_close(struct cs_lane_counters *c, int fd) {
+    int rc = close(fd);
+    record_call(c, CS_CALL_RESET_CLOSE, rc, errno);
+}
+
+/* ---- race shapes -------------------------------------------------------- */
+
+static void run_same_thread(int lfd, const struct endpoint *listener,
+                            const struct cs_lane_config *cfg, struct cs_step_shared *step,
+                            struct cs_lane_counters *c) {
+    struct pair p;
+    while (claim_trial(step)) {
+        record_cpu(c->victim_cpus);
+        if (open_pair(lfd, listener, cfg, c, &p) != 0) { BUMP(&c->done); continue; }
+        /* Back to back on one thread: on kernels that process loopback input
+         * asynchronously (FreeBSD's netisr) the RST is handled on another
+         * core while this thread is already inside the victim close. */
+        reset_close(c, p.reset_fd);
+        victim_close(c, &p);
+    }
+}
+
+/* Two-party sense-reversing spin barrier. */
+struct barrier {
+    uint32_t count;
+    uint32_t sense;
+};
+
+static void barrier_wait(struct barrier *b, uint32_t *local_sense) {
+    uint32_t s = *local_sense = !*local_sense;
+    if (__atomic_fetch_add(&b->count, 1, __ATOMIC_ACQ_REL) == 1) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        STORE(&b->sense, s);
+        return;
+    }
+    unsigned spins = 0;
+    while (LOAD(&b->sense) != s) spin_or_yield(&spins);
+}
+
+struct cross {
+    struct barrier go;
+    int reset_fd;  /* hand-off slot: victim fills it, resetter empties it (-1) */
+    int quit;
+    int reset_cpu;
+    int pin_err;
+    struct cs_lane_counters *c;
+};
+
+static void *resetter_main(void *arg) {
+    struct cross *x = arg;
+    uint32_t sense = 0;
+    x->pin_err = cs_os_pin_self(x->reset_cpu);
+    for (;;) {
+        barrier_wait(&x->go, &sense);
+        if (LOAD(&x->quit)) break;
+        int fd = LOAD(&x->reset_fd);
+        STORE(&x->reset_fd, -1);
+        record_cpu(x->c->reset_cpus);
+        reset_close(x->c, fd);
+    }
+    return NULL;
+}
+
+static int run_cross_thread(int lfd, const struct endpoint *listener,
+                            const struct cs_lane_config *cfg, struct cs_step_shared *step,
+                            struct cs_lane_counters *c) {
+    struct cross x = {.reset_fd = -1, .reset_cpu = cfg->reset_cpu, .c = c};
+    pthread_t th;
+    int err = pthread_create(&th, NULL, resetter_main, &x);
+    if (err != 0) { c->lane_stage = CS_LANE_THREAD; c->lane_errno = err; return -1; }
+
+    uint32_t sense = 0;
+    struct pair p;
+    while (claim_trial(step)) {
+        record_cpu(c->victim_cpus);
+        if (open_pair(lfd, listener, cfg, c, &p) != 0) { BUMP(&c->done); continue; }
+        /* The resetter may still be between the barrier and taking the
+         * previous fd when it is descheduled (oversubscribed runs). */
+        unsigned spins = 0;
+        while (LOAD(&x.reset_fd) != -1) spin_or_yield(&spins);
+        STORE(&x.reset_fd, p.reset_fd);
+        /* Both threads leave the barrier together: the RST is sent on one CPU
+         * while this thread enters close() on another. */
+        barrier_wait(&x.go, &sense);
+        victim_close(c, &p);
+    }
+    STORE(&x.quit, 1);
+    barrier_wait(&x.go, &sense);
+    pthread_join(th, NULL);
+    if (x.pin_err != 0 && cfg->reset_cpu >= 0) c->pinned = 0;
+    return 0;
+}
+
+/* ---- lane --------------------------------------------------------------- */
+
+static void wait_for_all_lanes(struct cs_step_shared *step) {
+    __atomic_fetch_add(&step->ready, 1, __ATOMIC_ACQ_REL);
+    unsigned spins = 0;
+    while (LOAD(&step->ready) < LOAD(&step->lanes) && !stop_requested(step))
+        spin_or_yield(&spins);
+}
+
+int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
+                struct cs_lane_counters *c) {
+    int pin_err = cs_os_pin_self(cfg->cpu);
+    c->pinned = (cfg->cpu >= 0 && pin_err == 0) ? 1 : 0;
+
+    struct endpoint listener;
+    int lfd = open_listener(cfg->family, &listener, c);
+    /* Even a failed lane must pass the gate, or the others would wait forever. */
+    wait_for_all_lanes(step);
+    if (lfd < 0) return -1;
+
+    STORE(&c->start_ns, cs_os_now_ns());
+    int rc = 0;
+    if (cfg->race == CS_RACE_CROSS_THREAD)
+        rc = run_cross_thread(lfd, &listener, cfg, step, c);
+    else
+        run_same_thread(lfd, &listener, cfg, step, c);
+    STORE(&c->end_ns, cs_os_now_ns());
+    close(lfd);
+    return rc;
+}

@@ -1,0 +1,102 @@
+/*
+ * close-stress core: the trial loop and the shared-memory layout it writes.
+ *
+ * The loop is front-end agnostic: the N-API binding (binding.c) and any other
+ * front end hand it a zeroed counters block and read the same block back.
+ * Counters are 64-bit words written by exactly one thread each (relaxed
+ * stores), so a reader on another thread can poll progress without locks.
+ */
+#ifndef CLOSE_STRESS_CORE_H
+#define CLOSE_STRESS_CORE_H
+
+#include <stdint.h>
+
+/* errno values index the outcome tables directly; larger ones share the last slot. */
+#define CS_ERRNO_SLOTS 256
+#define CS_CPU_MASK_WORDS 16 /* 1024 CPUs */
+#define CS_MAX_LANES 1024
+
+/* Syscalls whose results are tallied. Slot 0 of each row counts successes. */
+enum cs_call {
+    CS_CALL_VICTIM_CLOSE = 0, /* the close(2) the race is about */
+    CS_CALL_RESET_CLOSE,      /* the SO_LINGER {1,0} close that sends the RST */
+    CS_CALL_COUNT
+};
+
+/* Per-trial setup stages; a failure in one ends that trial (never the run). */
+enum cs_stage {
+    CS_STAGE_SOCKET = 0,
+    CS_STAGE_CONNECT,
+    CS_STAGE_ACCEPT,
+    CS_STAGE_PEERCHECK, /* getsockname failed, or too many strangers in a row */
+    CS_STAGE_LINGER,
+    CS_STAGE_COUNT
+};
+
+enum cs_race { CS_RACE_SAME_THREAD = 0, CS_RACE_CROSS_THREAD = 1 };
+enum cs_side { CS_RESET_SERVER = 0, CS_RESET_CLIENT = 1 };
+
+/* One per step, shared by its lanes: work is claimed, not pre-split, so slow
+ * (oversubscribed) lanes do less and the step still runs exactly `limit` trials. */
+struct cs_step_shared {
+    uint64_t claimed;  /* trials handed out so far (may pass limit by the lane count) */
+    uint64_t limit;    /* trials this step should run */
+    uint64_t stop;     /* set by the front end to end the step early (signal, deadline) */
+    uint64_t ready;    /* lanes that finished their own setup: the start gate */
+    uint64_t lanes;    /* lanes in the step */
+    uint64_t pad[3];   /* keep the hot `claimed` word off the lanes' lines */
+};
+
+/* One per lane (one worker thread, plus its resetter thread in cross-thread runs). */
+struct cs_lane_counters {
+    uint64_t done;          /* finished trials: victim close results + setup failures */
+    uint64_t start_ns;      /* monotonic clock when the lane passed the start gate */
+    uint64_t end_ns;
+    uint64_t strangers;     /* accepted connections that were not our own client */
+    uint64_t fd_released;   /* victim close failed and the descriptor was gone anyway */
+    uint64_t fd_retained;   /* victim close failed and the descriptor was still ours */
+    uint64_t fd_reused;     /* victim close failed; the number already named another file */
+    uint64_t lane_errno;    /* lane-level failure (listener setup, pinning): its errno */
+    uint64_t lane_stage;    /* ... and where: 1 listener socket, 2 bind, 3 listen, 4 getsockname, 5 pin, 6 thread */
+    uint64_t pinned;        /* 1 when the lane's threads were pinned */
+    uint64_t victim_cpus[CS_CPU_MASK_WORDS]; /* CPUs the victim thread was seen on */
+    uint64_t reset_cpus[CS_CPU_MASK_WORDS];  /* CPUs the resetter thread was seen on */
+    uint64_t calls[CS_CALL_COUNT][CS_ERRNO_SLOTS];  /* [call][0] = success, [call][errno] */
+    uint64_t setup[CS_STAGE_COUNT][CS_ERRNO_SLOTS]; /* [stage][errno]; errno 0 = no errno */
+};
+
+enum cs_lane_stage {
+    CS_LANE_OK = 0,
+    CS_LANE_LISTEN_SOCKET,
+    CS_LANE_BIND,
+    CS_LANE_LISTEN,
+    CS_LANE_LISTEN_NAME,
+    CS_LANE_PIN,
+    CS_LANE_THREAD
+};
+
+struct cs_lane_config {
+    int family;     /* AF_INET or AF_INET6 */
+    int race;       /* enum cs_race */
+    int reset_side; /* enum cs_side */
+    int cpu;        /* CPU for the victim (calling) thread; -1: do not pin */
+    int reset_cpu;  /* CPU for the resetter thread in cross-thread runs; -1: do not pin */
+};
+
+/* Runs one lane to completion (limit reached or stop set). Returns 0, or -1
+ * when the lane could not start at all (see lane_stage / lane_errno). */
+int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
+                struct cs_lane_counters *out);
+
+/* OS-specific pieces (os.c). */
+int cs_os_can_pin(void);
+int cs_os_allowed_cpus(int *cpus, int max);   /* count, or -errno */
+int cs_os_pin_self(int cpu);                  /* 0 or errno */
+int cs_os_current_cpu(void);                  /* -1 when unknown */
+uint64_t cs_os_now_ns(void);
+const char *cs_os_name(void);
+
+/* errno names as this OS's headers define them (errnames.c). */
+const char *cs_errno_name(int err);
+
+#endif

@@ -1,0 +1,42 @@
+import type { Layout } from './native.js';
+
+/**
+ * One step's shared memory: the step header the lanes claim work from, then
+ * one counters block per lane. Native code writes it; the main thread only
+ * reads it (progress, final tally) and writes the stop word.
+ */
+export class StepMemory {
+  readonly words: BigUint64Array;
+
+  constructor(readonly layout: Layout, readonly lanes: number, limit: number) {
+    const bytes = layout.stepBytes + lanes * layout.laneBytes;
+    this.words = new BigUint64Array(new SharedArrayBuffer(bytes));
+    this.words[layout.stepLimit / 8] = BigInt(limit);
+    this.words[layout.stepLanes / 8] = BigInt(lanes);
+  }
+
+  laneOffset(lane: number): number {
+    return this.layout.stepBytes + lane * this.layout.laneBytes;
+  }
+
+  /** A lane counter by byte offset within its block, read as a concurrent reader must. */
+  read(lane: number, fieldOffset: number, index = 0): number {
+    return Number(Atomics.load(this.words, (this.laneOffset(lane) + fieldOffset) / 8 + index));
+  }
+
+  /** Finished trials so far across lanes: what progress shows. */
+  done(): number {
+    let sum = 0;
+    for (let i = 0; i < this.lanes; i++) sum += this.read(i, this.layout.lane.done);
+    return sum;
+  }
+
+  /** Ends the step early: lanes finish the trial in hand and return. */
+  stop(): void {
+    Atomics.store(this.words, this.layout.stepStop / 8, 1n);
+  }
+
+  get stopped(): boolean {
+    return Atomics.load(this.words, this.layout.stepStop / 8) !== 0n;
+  }
+}

@@ -1,0 +1,72 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** Byte offsets into the shared counters, as the C compiler laid them out. */
+export interface Layout {
+  lane: Record<
+    | 'done' | 'start_ns' | 'end_ns' | 'strangers' | 'fd_released' | 'fd_retained' | 'fd_reused'
+    | 'lane_errno' | 'lane_stage' | 'pinned' | 'victim_cpus' | 'reset_cpus' | 'calls' | 'setup',
+    number
+  >;
+  laneBytes: number;
+  stepBytes: number;
+  stepClaimed: number;
+  stepLimit: number;
+  stepStop: number;
+  stepLanes: number;
+  errnoSlots: number;
+  cpuMaskWords: number;
+  maxLanes: number;
+  callCount: number;
+  stageCount: number;
+}
+
+export interface Platform {
+  os: string;
+  canPin: boolean;
+  allowedCpus: number[];
+  /** errno number (as a string key) to its name, from this OS's <errno.h>. */
+  errnoNames: Record<string, string>;
+  AF_INET: number;
+  AF_INET6: number;
+}
+
+export interface LaneConfig {
+  family: number;
+  race: number;
+  resetSide: number;
+  cpu: number;
+  resetCpu: number;
+}
+
+interface Binding {
+  layout(): Layout;
+  platform(): Platform;
+  runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const addonPath = path.join(root, 'native', 'build', 'Release', 'close_stress.node');
+
+let binding: Binding | undefined;
+
+/** Loads the addon on first use; a missing build is a setup problem, said in one line. */
+export function native(): Binding {
+  if (!binding) {
+    try {
+      binding = createRequire(import.meta.url)(addonPath) as Binding;
+    } catch (err) {
+      const reason = (err as Error).message.split('\n')[0];
+      throw new Error(`native core not built (${reason}); run npm install (or npm run build)`);
+    }
+  }
+  return binding;
+}
+
+/** Must match enum cs_race / cs_side / cs_call / cs_stage in native/src/core.h. */
+export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;
+export const SIDE_CODES = { server: 0, client: 1 } as const;
+export const CALLS = ['close', 'resetClose'] as const;
+export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;
+export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread'] as const;

@@ -1,0 +1,68 @@
+import cliProgress from 'cli-progress';
+import type { StepMemory } from './memory.js';
+import type { StepPlan } from './plan.js';
+import type { LineSink } from './log.js';
+
+const REFRESH_MS = 200;
+
+/**
+ * Live bars on a TTY, fed by polling the lanes' shared counters: the native
+ * loop never calls back into JS. Off the TTY (or with --quiet) it draws
+ * nothing and log lines go straight to stderr.
+ */
+export class Progress implements LineSink {
+  private readonly bars?: cliProgress.MultiBar;
+  private bar?: cliProgress.SingleBar;
+  private timer?: NodeJS.Timeout;
+
+  constructor(enabled: boolean) {
+    if (enabled) {
+      this.bars = new cliProgress.MultiBar(
+        {
+          stream: process.stderr,
+          format: ' {label} |{bar}| {percentage}% | {value}/{total} trials | {rate} trials/s | ETA {eta_formatted}',
+          hideCursor: true,
+          clearOnComplete: false,
+          stopOnComplete: false,
+          etaBuffer: 20,
+          fps: 1000 / REFRESH_MS,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+    }
+  }
+
+  write(line: string): void {
+    if (this.bars) this.bars.log(line.endsWith('\n') ? line : `${line}\n`);
+    else process.stderr.write(line);
+  }
+
+  startStep(step: StepPlan, memory: StepMemory, total: number): void {
+    if (!this.bars) return;
+    const label = `${String(step.cores).padStart(4)} cores${step.oversubscribed ? '*' : ' '}`;
+    const bar = this.bars.create(total, 0, { label, rate: '0' });
+    this.bar = bar;
+    let lastDone = 0;
+    let lastAt = process.hrtime.bigint();
+    this.timer = setInterval(() => {
+      const done = memory.done();
+      const now = process.hrtime.bigint();
+      const rate = ((done - lastDone) * 1e9) / Number(now - lastAt || 1n);
+      lastDone = done;
+      lastAt = now;
+      bar.update(done, { rate: Math.round(rate).toLocaleString('en-US') });
+    }, REFRESH_MS);
+  }
+
+  endStep(done: number): void {
+    if (this.timer) clearInterval(this.timer);
+    this.bar?.update(done);
+    this.bar = undefined;
+    this.timer = undefined;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.bars?.stop();
+  }
+}

@@ -1,0 +1,103 @@
+import { existsSync, closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Environment } from './env.js';
+import type { Options } from './options.js';
+import { UsageError } from './errors.js';
+import { closeAttempts, type StepTally } from './tally.js';
+import { outsidePosix, POSIX_ERRORS } from './posix.js';
+import { sumCounts } from './tally.js';
+import { wilson, zeroEventUpperBound, type Interval } from './stats.js';
+
+export const SCHEMA = 'close-stress/result';
+export const SCHEMA_VERSION = 1;
+
+export type Status = 'completed' | 'interrupted' | 'failed';
+
+/** POSIX verdict for the victim close() of one step. */
+export interface Verdict {
+  attempts: number;
+  outside: number;
+  outsideErrnos: Record<string, number>;
+  ci95: Interval;
+  /** Exact one-sided 95% bound when nothing outside POSIX was seen. */
+  upper95WhenZero?: number;
+}
+
+export interface StepResult extends StepTally {
+  trialsPerSec: number;
+  posix: { close: Verdict };
+}
+
+export interface RunResult {
+  schema: typeof SCHEMA;
+  schemaVersion: typeof SCHEMA_VERSION;
+  status: Status;
+  error?: string;
+  options: Options;
+  race: { shape: Options['race']; resetSide: Options['resetSide']; victim: 'client' | 'server' };
+  environment: Environment;
+  startedAt: string;
+  finishedAt: string;
+  steps: StepResult[];
+}
+
+export function verdict(step: StepTally): Verdict {
+  const attempts = closeAttempts(step);
+  const outsideErrnos = outsidePosix('close', step.calls.close.errors);
+  const outside = sumCounts(outsideErrnos);
+  return {
+    attempts,
+    outside,
+    outsideErrnos,
+    ci95: wilson(outside, attempts),
+    ...(outside === 0 && { upper95WhenZero: zeroEventUpperBound(attempts) }),
+  };
+}
+
+export function stepResult(step: StepTally): StepResult {
+  const seconds = step.elapsedNs / 1e9;
+  return { ...step, trialsPerSec: seconds > 0 ? step.trials / seconds : 0, posix: { close: verdict(step) } };
+}
+
+export const POSIX_SOURCE = POSIX_ERRORS.close.section;
+
+/**
+ * Refuses, before anything runs, an output path that cannot be written or
+ * that would silently replace an earlier result.
+ */
+export function checkOutputPath(file: string, flag: string, force: boolean): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error();
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag} ${file}: directory ${dir} does not exist or is not writable`);
+  }
+  if (existsSync(file) && !force) throw new UsageError(`${flag} ${file} already exists; pass --force to overwrite it`);
+}
+
+/** Temp file, fsync, rename: a reader never sees half a result, even after a crash. */
+export function writeAtomic(file: string, text: string): void {
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'w', 0o644);
+    writeSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw err;
+  }
+}
+
+export function writeResult(file: string, result: RunResult): void {
+  writeAtomic(file, `${JSON.stringify(result, null, 2)}\n`);
+}
