@@ -41,6 +41,10 @@
 
 #define MAX_STRANGERS_PER_TRIAL 64
 
+const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose"};
+const char *const cs_stage_names[CS_STAGE_COUNT] = {"socket", "connect", "accept", "peercheck", "linger"};
+const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread"};
+
 static inline int errno_slot(int err) {
     return (err > 0 && err < CS_ERRNO_SLOTS) ? err : CS_ERRNO_SLOTS - 1;
 }

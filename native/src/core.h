@@ -75,6 +75,11 @@ enum cs_lane_stage {
     CS_LANE_THREAD
 };
 
+/* Names the front ends print for each row; JS keeps the same order (src/native.ts). */
+extern const char *const cs_call_names[CS_CALL_COUNT];
+extern const char *const cs_stage_names[CS_STAGE_COUNT];
+extern const char *const cs_lane_stage_names[];
+
 struct cs_lane_config {
     int family;     /* AF_INET or AF_INET6 */
     int race;       /* enum cs_race */
