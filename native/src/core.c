@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -140,7 +141,11 @@ fail:
 struct pair {
     int reset_fd;
     int victim_fd;
-    struct sockaddr_storage victim_name; /* getsockname(victim) before the race */
+    /* The victim socket's identity before the race. An address is not enough:
+     * once the RST frees the victim's port, another lane's new socket can be
+     * bound to the same one under the same descriptor number. */
+    dev_t victim_dev;
+    ino_t victim_ino;
 };
 
 static int fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, int fd2) {
@@ -187,11 +192,9 @@ static int open_pair(int lfd, const struct endpoint *listener, const struct cs_l
     if (cfg->reset_side == CS_RESET_SERVER) {
         p->reset_fd = sfd;
         p->victim_fd = cfd;
-        p->victim_name = client_name;
     } else {
         p->reset_fd = cfd;
         p->victim_fd = sfd;
-        p->victim_name = listener->addr; /* an accepted socket's name is the listener's */
     }
 
     /* l_onoff=1, l_linger=0: close() aborts the connection with an RST
@@ -199,6 +202,11 @@ static int open_pair(int lfd, const struct endpoint *listener, const struct cs_l
     struct linger lg = {1, 0};
     if (setsockopt(p->reset_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0)
         return fail_setup(c, CS_STAGE_LINGER, errno, cfd, sfd);
+    struct stat st;
+    if (fstat(p->victim_fd, &st) != 0)
+        return fail_setup(c, CS_STAGE_PEERCHECK, errno, cfd, sfd);
+    p->victim_dev = st.st_dev;
+    p->victim_ino = st.st_ino;
     return 0;
 }
 
@@ -210,10 +218,8 @@ static void check_released(struct cs_lane_counters *c, const struct pair *p) {
         BUMP(&c->fd_released);
         return;
     }
-    struct sockaddr_storage name;
-    socklen_t len = sizeof name;
-    if (getsockname(p->victim_fd, (struct sockaddr *)&name, &len) == 0 &&
-        same_endpoint(&name, &p->victim_name)) {
+    struct stat st;
+    if (fstat(p->victim_fd, &st) == 0 && st.st_dev == p->victim_dev && st.st_ino == p->victim_ino) {
         BUMP(&c->fd_retained);
         close(p->victim_fd); /* still ours: release it so the lane does not leak */
     } else {
@@ -268,10 +274,16 @@ static void barrier_wait(struct barrier *b, uint32_t *local_sense) {
     while (LOAD(&b->sense) != s) spin_or_yield(&spins);
 }
 
+/* The hand-off slot carries the next reset fd, or QUIT. Quitting through the
+ * slot, not a separate flag, keeps the resetter in step: a flag read after
+ * the barrier could be seen a round early by a descheduled resetter, which
+ * would then leave its last fd open and the victim waiting forever. */
+#define SLOT_EMPTY (-1)
+#define SLOT_QUIT (-2)
+
 struct cross {
     struct barrier go;
-    int reset_fd;  /* hand-off slot: victim fills it, resetter empties it (-1) */
-    int quit;
+    int slot;
     int reset_cpu;
     int pin_err;
     struct cs_lane_counters *c;
@@ -283,19 +295,27 @@ static void *resetter_main(void *arg) {
     x->pin_err = cs_os_pin_self(x->reset_cpu);
     for (;;) {
         barrier_wait(&x->go, &sense);
-        if (LOAD(&x->quit)) break;
-        int fd = LOAD(&x->reset_fd);
-        STORE(&x->reset_fd, -1);
+        int fd = LOAD(&x->slot);
+        STORE(&x->slot, SLOT_EMPTY);
+        if (fd == SLOT_QUIT) break;
         record_cpu(x->c->reset_cpus);
         reset_close(x->c, fd);
     }
     return NULL;
 }
 
+/* Waits until the resetter took what was handed to it last round: it may be
+ * descheduled between the barrier and the slot (oversubscribed runs). */
+static void hand_off(struct cross *x, int value) {
+    unsigned spins = 0;
+    while (LOAD(&x->slot) != SLOT_EMPTY) spin_or_yield(&spins);
+    STORE(&x->slot, value);
+}
+
 static int run_cross_thread(int lfd, const struct endpoint *listener,
                             const struct cs_lane_config *cfg, struct cs_step_shared *step,
                             struct cs_lane_counters *c) {
-    struct cross x = {.reset_fd = -1, .reset_cpu = cfg->reset_cpu, .c = c};
+    struct cross x = {.slot = SLOT_EMPTY, .reset_cpu = cfg->reset_cpu, .c = c};
     pthread_t th;
     int err = pthread_create(&th, NULL, resetter_main, &x);
     if (err != 0) { c->lane_stage = CS_LANE_THREAD; c->lane_errno = err; return -1; }
@@ -305,17 +325,13 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
     while (claim_trial(step)) {
         record_cpu(c->victim_cpus);
         if (open_pair(lfd, listener, cfg, c, &p) != 0) { BUMP(&c->done); continue; }
-        /* The resetter may still be between the barrier and taking the
-         * previous fd when it is descheduled (oversubscribed runs). */
-        unsigned spins = 0;
-        while (LOAD(&x.reset_fd) != -1) spin_or_yield(&spins);
-        STORE(&x.reset_fd, p.reset_fd);
+        hand_off(&x, p.reset_fd);
         /* Both threads leave the barrier together: the RST is sent on one CPU
          * while this thread enters close() on another. */
         barrier_wait(&x.go, &sense);
         victim_close(c, &p);
     }
-    STORE(&x.quit, 1);
+    hand_off(&x, SLOT_QUIT);
     barrier_wait(&x.go, &sense);
     pthread_join(th, NULL);
     if (x.pin_err != 0 && cfg->reset_cpu >= 0) c->pinned = 0;

@@ -1,0 +1,72 @@
+/*
+ * LD_PRELOAD shim: gives Linux's close(2) FreeBSD's behaviour from PR
+ * kern/159179, so the tool's tally can be checked against a known count.
+ *
+ * A close() on a TCP socket whose peer reset it (state CLOSE, pending
+ * ECONNRESET) returns -1 with ECONNRESET. CLOSE_SHIM_MODE says what happens
+ * to the descriptor, which is what the tool's released-descriptor check reports:
+ *   release (default)  really closed, as FreeBSD does
+ *   keep               left open: a retry is needed and must succeed
+ *   reuse              closed, then the number is taken by /dev/null at once
+ * Each process appends the number it injected to CLOSE_SHIM_COUNT_FILE at
+ * exit (a wrapper such as timeout(1) inherits LD_PRELOAD too: sum the lines).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int (*real_close)(int);
+static unsigned long long injected;
+static int mode; /* 0 release, 1 keep, 2 reuse */
+
+__attribute__((constructor)) static void shim_init(void) {
+    real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    const char *m = getenv("CLOSE_SHIM_MODE");
+    if (m && strcmp(m, "keep") == 0) mode = 1;
+    else if (m && strcmp(m, "reuse") == 0) mode = 2;
+}
+
+__attribute__((destructor)) static void shim_report(void) {
+    const char *path = getenv("CLOSE_SHIM_COUNT_FILE");
+    if (!path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f, "%llu\n", __atomic_load_n(&injected, __ATOMIC_SEQ_CST));
+    fclose(f);
+}
+
+static int reset_by_peer(int fd) {
+    int type = 0, domain = 0, soerr = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return 0;
+    len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return 0;
+    if (domain != AF_INET && domain != AF_INET6) return 0;
+    struct tcp_info ti;
+    len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state != TCP_CLOSE) return 0;
+    /* Reading SO_ERROR consumes it: a second close of a kept descriptor is real. */
+    len = sizeof soerr;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == ECONNRESET;
+}
+
+int close(int fd) {
+    if (!real_close) real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    if (!reset_by_peer(fd)) return real_close(fd);
+    __atomic_add_fetch(&injected, 1, __ATOMIC_SEQ_CST);
+    if (mode != 1) real_close(fd);
+    if (mode == 2) {
+        int other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (other >= 0 && other != fd) { dup2(other, fd); real_close(other); }
+    }
+    errno = ECONNRESET;
+    return -1;
+}
