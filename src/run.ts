@@ -65,7 +65,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   if (!platform.canPin) log.warn({ event: 'no-pinning', os: platform.os }, 'this OS cannot pin threads to CPUs; workers float');
   for (const s of plan.steps) {
     if (s.oversubscribed) {
-      log.warn({ event: 'oversubscribed', cores: s.cores, threads: s.threads, cpus: platform.allowedCpus.length }, `${s.cores}-core step runs ${s.threads} threads on ${platform.allowedCpus.length} CPUs`);
+      log.info({ event: 'oversubscribed', cores: s.cores, threads: s.threads, cpus: platform.allowedCpus.length }, `${s.cores}-core step runs ${s.threads} threads on ${platform.allowedCpus.length} CPUs`);
     }
   }
 

@@ -24,7 +24,12 @@ export function runCli(args, { env = {}, timeout = 120_000 } = {}) {
   });
   const jsonAt = args.indexOf('--json');
   const file = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
-  const result = file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+  let result;
+  try {
+    result = file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+  } catch {
+    result = undefined; // not ours: a file the test put there
+  }
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, result };
 }
 

@@ -8,6 +8,8 @@
  *   release (default)  really closed, as FreeBSD does
  *   keep               left open: a retry is needed and must succeed
  *   reuse              closed, then the number is taken by /dev/null at once
+ * CLOSE_SHIM_FAIL_CONNECT_EVERY=N makes every Nth TCP connect() fail with
+ * EADDRNOTAVAIL (1: all of them), to exercise setup-failure accounting.
  * Each process appends the number it injected to CLOSE_SHIM_COUNT_FILE at
  * exit (a wrapper such as timeout(1) inherits LD_PRELOAD too: sum the lines).
  */
@@ -26,10 +28,15 @@
 static int (*real_close)(int);
 static unsigned long long injected;
 static int mode; /* 0 release, 1 keep, 2 reuse */
+static int (*real_connect)(int, const struct sockaddr *, socklen_t);
+static unsigned long connects, fail_every;
 
 __attribute__((constructor)) static void shim_init(void) {
     real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
     const char *m = getenv("CLOSE_SHIM_MODE");
+    real_connect = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+    const char *every = getenv("CLOSE_SHIM_FAIL_CONNECT_EVERY");
+    if (every) fail_every = strtoul(every, NULL, 10);
     if (m && strcmp(m, "keep") == 0) mode = 1;
     else if (m && strcmp(m, "reuse") == 0) mode = 2;
 }
@@ -69,4 +76,13 @@ int close(int fd) {
     }
     errno = ECONNRESET;
     return -1;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    if (fail_every && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+        __atomic_add_fetch(&connects, 1, __ATOMIC_SEQ_CST) % fail_every == 0) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    return real_connect(fd, addr, len);
 }

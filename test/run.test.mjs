@@ -1,0 +1,141 @@
+// Real runs on this kernel's loopback, as a user types them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
+
+for (const race of ['same-thread', 'cross-thread']) {
+  test(`${race}: every trial is a victim close() outcome or a setup failure, and the JSON carries the run`, (t) => {
+    const json = path.join(tempDir(t), 'r.json');
+    const r = runCli(['--cores', '2', '--iterations', '5000', '--race', race, '--json', json]);
+    assert.equal(r.code, 0, r.stderr);
+    const res = r.result;
+    assert.equal(res.schema, 'close-stress/result');
+    assert.equal(res.schemaVersion, 1);
+    assert.equal(res.status, 'completed');
+    assert.equal(res.race.shape, race);
+    assert.deepEqual(res.options.cores, [1, 2]);
+    assert.equal(res.options.iterations, 5000);
+    const env = res.environment;
+    for (const field of [env.os.type, env.os.release, env.os.version, env.cpu.model, env.node, env.tool.version]) {
+      assert.equal(typeof field, 'string');
+      assert.ok(field.length > 0);
+    }
+    assert.ok(env.cpu.allowed.length >= 1);
+    assert.ok(Date.parse(res.startedAt) <= Date.parse(res.finishedAt));
+    for (const s of res.steps) {
+      assert.equal(s.trials, 5000);
+      assert.equal(s.calls.close.ok + sum(s.calls.close.errors) + s.setupFailed, s.trials);
+      assert.ok(s.trialsPerSec > 0);
+      assert.equal(s.lanes.length, s.cores);
+      for (const lane of s.lanes) {
+        assert.ok(lane.cpusSeen.length >= 1, 'the CPU each worker ran on is recorded');
+        if (lane.pinned) assert.deepEqual(lane.cpusSeen, [lane.cpu]);
+        if (race === 'cross-thread') assert.ok(lane.resetCpusSeen.length >= 1);
+      }
+      assert.equal(typeof s.posix.close.ci95.high, 'number');
+    }
+    assert.match(r.stdout, new RegExp(`race: ${race}`));
+    assert.match(r.stdout, /verdict:/);
+  });
+}
+
+test('a step asking for more cores than the process may use runs oversubscribed and says so everywhere', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '3', '--no-sweep', '--iterations', '2000', '--json', json]);
+  assert.equal(r.code, 0, r.stderr);
+  const [s] = r.result.steps;
+  const cpus = r.result.environment.cpu.allowed.length;
+  assert.equal(s.oversubscribed, 3 > cpus);
+  if (s.oversubscribed) {
+    assert.match(r.stdout, /\n\s+3\*/);
+    assert.match(r.stdout, /oversubscribed/);
+  }
+  assert.deepEqual(r.result.steps.map((x) => x.cores), [3]);
+});
+
+test('a --cores list runs exactly those core counts, in order', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '2,1,3', '--iterations', '1000', '--json', json]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.result.steps.map((s) => s.cores), [2, 1, 3]);
+});
+
+test('stdout is the table and only the table; no progress bars when stderr is not a terminal', () => {
+  const r = runCli(['--cores', '1', '--iterations', '1000']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^close-stress \S+ on /);
+  assert.match(r.stdout, /cores\s+threads\s+trials\s+trials\/s\s+close OK/);
+  assert.doesNotMatch(r.stderr, /█|\r/);
+});
+
+test('--log-file gets structured events: start, each step, end', (t) => {
+  const log = path.join(tempDir(t), 'run.log');
+  const r = runCli(['--cores', '2', '--iterations', '1000', '--log-file', log]);
+  assert.equal(r.code, 0, r.stderr);
+  const events = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).event);
+  assert.deepEqual(events, ['start', 'step', 'step', 'end']);
+});
+
+test('an existing --json file is kept unless --force is given', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  writeFileSync(json, 'earlier result');
+  const refused = runCli(['--cores', '1', '--iterations', '100', '--json', json]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /already exists; pass --force/);
+  assert.equal(readFileSync(json, 'utf8'), 'earlier result');
+  const forced = runCli(['--cores', '1', '--iterations', '100', '--json', json, '--force']);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.equal(forced.result.status, 'completed');
+});
+
+const badFlags = [
+  [['--iterations', '0'], /--iterations/],
+  [['--iterations', '-5'], /--iterations/],
+  [['--iterations', '1.5'], /--iterations/],
+  [['--iterations', '1e20'], /--iterations must be below 2\^53/],
+  [['--iterations', 'lots'], /--iterations/],
+  [['--cores', '0'], /--cores/],
+  [['--cores', '2,2'], /--cores lists a core count twice/],
+  [['--cores', '99999'], /--cores takes at most 1024/],
+  [['--race', 'sideways'], /--race takes same-thread or cross-thread/],
+  [['--reset-side', 'both'], /--reset-side takes server or client/],
+  [['--family', '5'], /--family takes 4 or 6/],
+  [['--log-level', 'loud'], /--log-level/],
+  [['--bogus'], /unknown option '--bogus'/],
+  [['--json', '/nonexistent-dir/r.json'], /--json .*does not exist or is not writable/],
+  [['extra-arg'], /too many arguments|unknown command/],
+];
+for (const [args, message] of badFlags) {
+  test(`usage error: close-stress ${args.join(' ')} exits 2 with one line`, () => {
+    const r = runCli(args);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^close-stress: /);
+    assert.match(lines[0], message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+}
+
+test('--help documents every option and exits 0', () => {
+  const r = runCli(['--help']);
+  assert.equal(r.code, 0);
+  for (const flag of ['--cores', '--no-sweep', '--iterations', '--race', '--reset-side', '--family', '--json', '--force', '--quiet', '--log-file', '--log-level']) {
+    assert.match(r.stdout, new RegExp(flag));
+  }
+});
+
+test('a tree whose build step never ran says how to build, in one line', (t) => {
+  const dir = tempDir(t);
+  mkdirSync(path.join(dir, 'bin'));
+  copyFileSync(bin, path.join(dir, 'bin', 'close-stress.js'));
+  const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'close-stress.js')], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /npm install|npm run build/);
+});
