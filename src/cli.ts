@@ -4,7 +4,7 @@ import { toolInfo } from './env.js';
 import { createLogger } from './log.js';
 import { native } from './native.js';
 import {
-  LOG_LEVELS, parseChoice, parseCores, parseCount, RACES, RESET_SIDES,
+  LOG_LEVELS, parseChoice, parseCores, parseCount, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
 import { Progress } from './progress.js';
@@ -19,6 +19,8 @@ interface RawOptions {
   race: string;
   resetSide: string;
   family: string;
+  probe?: string;
+  skew?: string;
   json?: string;
   force?: boolean;
   quiet?: boolean;
@@ -34,12 +36,19 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   const logLevel: LogLevel = raw.logLevel
     ? parseChoice(raw.logLevel, '--log-level', LOG_LEVELS)
     : raw.logFile ? 'info' : 'warn';
+  const race = parseChoice(raw.race, '--race', RACES);
+  const skew = raw.skew === undefined ? ({ kind: 'none' } as const) : parseSkew(raw.skew);
+  if (skew.kind !== 'none' && race !== 'cross-thread') {
+    throw new UsageError('--skew needs --race cross-thread: only two threads have a skew between them');
+  }
   const options: Options = {
     cores,
     iterations: parseCount(raw.iterations, '--iterations'),
-    race: parseChoice(raw.race, '--race', RACES),
+    race,
     resetSide: parseChoice(raw.resetSide, '--reset-side', RESET_SIDES),
     family,
+    probes: raw.probe === undefined ? [] : parseProbes(raw.probe),
+    skew,
     force: raw.force ?? false,
     quiet: raw.quiet ?? false,
     logLevel,
@@ -64,6 +73,8 @@ function program(): Command {
     .addOption(new Option('--race <shape>', 'same-thread: both closes back to back on one thread; cross-thread: resetter and victim threads on two CPUs released by a spin barrier').default('same-thread'))
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
     .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
+    .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
+    .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json file')
     .option('-q, --quiet', 'no progress bars')

@@ -6,7 +6,8 @@ import path from 'node:path';
 export interface Layout {
   lane: Record<
     | 'done' | 'start_ns' | 'end_ns' | 'strangers' | 'fd_released' | 'fd_retained' | 'fd_reused'
-    | 'lane_errno' | 'lane_stage' | 'pinned' | 'victim_cpus' | 'reset_cpus' | 'calls' | 'setup',
+    | 'lane_errno' | 'lane_stage' | 'pinned' | 'victim_cpus' | 'reset_cpus' | 'calls' | 'setup'
+    | 'probe_setup' | 'close_latency' | 'skew',
     number
   >;
   laneBytes: number;
@@ -20,6 +21,17 @@ export interface Layout {
   maxLanes: number;
   callCount: number;
   stageCount: number;
+  /** Names of the tallied calls, in native order (cs_call_names). */
+  callNames: string[];
+  stageNames: string[];
+  /** Index in callNames of the first probe; probe bit i is call firstProbe + i. */
+  firstProbe: number;
+  latencyBuckets: number;
+  /** Lower bound in ns of each victim-close latency bucket. */
+  latencyBucketLows: number[];
+  skewBuckets: number;
+  skewBucketNs: number;
+  skewHalf: number;
 }
 
 export interface Platform {
@@ -38,6 +50,10 @@ export interface LaneConfig {
   resetSide: number;
   cpu: number;
   resetCpu: number;
+  /** Bit set of probes (bit i = callNames[firstProbe + i]). */
+  probes: number;
+  /** Cross-thread delay: > 0 delays the victim, < 0 the resetter. */
+  skewNs: number;
 }
 
 interface Binding {
@@ -67,6 +83,7 @@ export function native(): Binding {
 /** Must match enum cs_race / cs_side / cs_call / cs_stage in native/src/core.h. */
 export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;
 export const SIDE_CODES = { server: 0, client: 1 } as const;
-export const CALLS = ['close', 'resetClose'] as const;
+export const CALLS = ['close', 'resetClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
+export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;
 export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread'] as const;

@@ -1,9 +1,18 @@
 import { UsageError } from './errors.js';
+import { PROBES } from './native.js';
 
 export type Race = 'same-thread' | 'cross-thread';
 export type ResetSide = 'server' | 'client';
 export type Family = 4 | 6;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type Probe = (typeof PROBES)[number];
+
+/** Where the victim starts relative to the resetter, cross-thread runs only. */
+export type SkewSpec =
+  | { kind: 'none' }
+  | { kind: 'fixed'; ns: number }
+  | { kind: 'sweep'; fromNs: number; toNs: number; stepNs: number }
+  | { kind: 'auto' };
 
 /** Everything a run needs to know, validated; the plan is derived from it. */
 export interface Options {
@@ -13,6 +22,9 @@ export interface Options {
   race: Race;
   resetSide: ResetSide;
   family: Family;
+  /** Syscalls run on the victim after the RST and before its close, in PROBES order. */
+  probes: Probe[];
+  skew: SkewSpec;
   json?: string;
   force: boolean;
   quiet: boolean;
@@ -76,4 +88,46 @@ export function parseChoice<T extends string | number>(text: string, flag: strin
   const found = choices.find((c) => String(c) === text);
   if (found === undefined) throw new UsageError(`${flag} takes ${choices.join(' or ')}, not '${text}'`);
   return found;
+}
+
+/** `--probe shutdown,send` (any subset, in any order) or `all`; kept in PROBES order. */
+export function parseProbes(text: string): Probe[] {
+  const names = text.split(',').map((p) => p.trim());
+  if (names.length === 1 && names[0] === 'all') return [...PROBES];
+  for (const name of names) {
+    if (!(PROBES as readonly string[]).includes(name)) {
+      throw new UsageError(`--probe takes a list of ${PROBES.join(', ')} or all, not '${name}'`);
+    }
+  }
+  if (new Set(names).size !== names.length) throw new UsageError(`--probe lists a probe twice: '${text}'`);
+  return PROBES.filter((p) => names.includes(p));
+}
+
+const UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6 };
+/** Far beyond any race window, and what the native side accepts. */
+export const MAX_SKEW_NS = 1e9;
+
+/** `300ns`, `-2us`, `1.5us`, `0`: a signed duration in whole nanoseconds. */
+export function parseNs(text: string, flag: string): number {
+  const m = /^(-?)([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms)?$/.exec(text.trim());
+  const unit = m?.[3] ?? (m?.[2] === '0' ? 'ns' : undefined);
+  if (!m || unit === undefined) {
+    throw new UsageError(`${flag} takes a duration with a unit (300ns, -2us, 1.5us), not '${text}'`);
+  }
+  const ns = Math.round(Number(m[2]) * UNITS[unit]!) * (m[1] === '-' ? -1 : 1);
+  if (Math.abs(ns) > MAX_SKEW_NS) throw new UsageError(`${flag} takes at most 1ms either way, not '${text}'`);
+  return ns === 0 ? 0 : ns;
+}
+
+/** `--skew 300ns`, `--skew -2us:2us:100ns` (from:to:step) or `--skew auto`. */
+export function parseSkew(text: string): SkewSpec {
+  if (text === 'auto') return { kind: 'auto' };
+  const parts = text.split(':');
+  if (parts.length === 1) return { kind: 'fixed', ns: parseNs(text, '--skew') };
+  if (parts.length !== 3) throw new UsageError(`--skew takes a duration, from:to:step or auto, not '${text}'`);
+  const [fromNs, toNs, stepNs] = parts.map((p) => parseNs(p, '--skew')) as [number, number, number];
+  if (stepNs <= 0) throw new UsageError(`--skew sweep step must be positive, not '${parts[2]}'`);
+  if (toNs < fromNs) throw new UsageError(`--skew sweep must go up: ${parts[0]} is above ${parts[1]}`);
+  if ((toNs - fromNs) / stepNs + 1 > 1001) throw new UsageError(`--skew sweep has more than 1001 points: '${text}'`);
+  return { kind: 'sweep', fromNs, toNs, stepNs };
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { native, RACE_CODES, SIDE_CODES } from './native.js';
+import { native, PROBES, RACE_CODES, SIDE_CODES } from './native.js';
 import type { Options } from './options.js';
 import type { Plan, StepPlan } from './plan.js';
 import type { LaneTask } from './worker.js';
@@ -29,9 +29,10 @@ export class LanePool {
    * Runs one step; resolves with the lanes that could not start (their
    * reason is in the memory), after every lane has returned.
    */
-  async runStep(step: StepPlan, memory: StepMemory, options: Options): Promise<number[]> {
+  async runStep(step: StepPlan, memory: StepMemory, options: Options, skewNs = 0): Promise<number[]> {
     const platform = native().platform();
     const family = options.family === 6 ? platform.AF_INET6 : platform.AF_INET;
+    const probes = options.probes.reduce((bits, p) => bits | (1 << PROBES.indexOf(p)), 0);
     const results = await Promise.allSettled(
       step.lanes.map((lane, i) => {
         const task: LaneTask = {
@@ -44,6 +45,8 @@ export class LanePool {
             resetSide: SIDE_CODES[options.resetSide],
             cpu: lane.cpu,
             resetCpu: lane.resetCpu,
+            probes,
+            skewNs,
           },
         };
         // A lane that throws never reaches the start gate: stop the others

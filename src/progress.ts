@@ -37,9 +37,9 @@ export class Progress implements LineSink {
     else process.stderr.write(line);
   }
 
-  startStep(step: StepPlan, memory: StepMemory, total: number): void {
+  startStep(step: StepPlan, memory: StepMemory, total: number, detail = ''): void {
     if (!this.bars) return;
-    const label = `${String(step.cores).padStart(4)} cores${step.oversubscribed ? '*' : ' '}`;
+    const label = `${String(step.cores).padStart(4)} cores${step.oversubscribed ? '*' : ' '}${detail && ` ${detail}`}`;
     const bar = this.bars.create(total, 0, { label, rate: '0' });
     this.bar = bar;
     let lastDone = 0;

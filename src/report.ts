@@ -18,8 +18,9 @@ export function cpuRanges(cpus: number[]): string {
   return parts.join(',') || '-';
 }
 
-function posixCell(step: StepResult): string {
-  const v = step.posix.close;
+function posixCell(step: StepResult, call = 'close'): string {
+  const v = step.posix[call];
+  if (!v) return 'n/a (a value)';
   if (v.attempts === 0) return 'n/a';
   if (v.outside === 0) return `0 (<${fmtRate(v.upper95WhenZero ?? 1)})`;
   return `${fmtInt(v.outside)} ${fmtRate(v.ci95.rate)} [${fmtRate(v.ci95.low)}, ${fmtRate(v.ci95.high)}]`;
@@ -86,8 +87,63 @@ export function renderTable(result: RunResult): string {
         (fd.released + fd.reused > 0 ? 'Retrying close() on this OS can close a stranger\'s descriptor.' : ''),
     );
   }
+  out.push(...probeSection(result), ...skewSection(result));
   out.push(verdictLine(result));
   return out.join('\n') + '\n';
+}
+
+const fmtNs = (ns: number): string => `${ns}ns`;
+
+/** One row per step and probe: each syscall's own outcomes and POSIX verdict. */
+function probeSection(result: RunResult): string[] {
+  const probes = result.options.probes ?? [];
+  if (probes.length === 0) return [];
+  const steps = result.steps;
+  const errnos = [...new Set(steps.flatMap((s) => probes.flatMap((p) => Object.keys(s.calls[p]?.errors ?? {}))))].sort();
+  const rows = steps.flatMap((s) =>
+    probes.map((p) => {
+      const o = s.calls[p] ?? { ok: 0, errors: {} };
+      return [
+        `${s.cores}${s.oversubscribed ? '*' : ''}`, p, fmtInt(o.ok + sumCounts(o.errors)), fmtInt(o.ok),
+        ...errnos.map((e) => fmtInt(o.errors[e] ?? 0)), posixCell(s, p),
+      ];
+    }),
+  );
+  const lines = ['', 'probes, on the victim after the RST and before its close (sockerror: the pending error SO_ERROR reports):',
+    table(['cores', 'call', 'calls', 'OK', ...errnos, 'outside POSIX [95% CI]'], rows)];
+  const probeSetup = steps.reduce((a, s) => a + sumCounts(s.probeSetupFailures ?? {}), 0);
+  if (probeSetup > 0) lines.push(`the accept probe could not set up its connection ${fmtInt(probeSetup)} times (see the JSON).`);
+  return [...lines, ''];
+}
+
+/** The shape of the race window: outcome rates per achieved skew. */
+function skewSection(result: RunResult): string[] {
+  const out: string[] = [];
+  for (const s of result.steps) {
+    if (!s.skew) {
+      if (s.achievedSkew) {
+        const a = s.achievedSkew;
+        out.push(`${s.cores} cores: victim started ${fmtNs(a.medianNs)} after the resetter (median; 10-90%: ${fmtNs(a.p10Ns)} to ${fmtNs(a.p90Ns)}).`);
+      }
+      continue;
+    }
+    const calls = [...new Set([...(result.options.probes ?? []).filter((p) => p !== 'accept'), 'close'])];
+    const rows = s.skew.points.map((p) => [
+      `${fmtNs(p.askedNs)}${p.search ? '' : s.skew?.mode === 'auto' ? ' <' : ''}`,
+      fmtNs(p.achievedMedianNs),
+      `${fmtNs(p.achieved.p10Ns)}..${fmtNs(p.achieved.p90Ns)}`,
+      fmtInt(p.trials),
+      ...calls.map((c) => {
+        const o = p.calls[c];
+        const failed = o ? sumCounts(o.errors) : 0;
+        const n = o ? o.ok + failed : 0;
+        return n === 0 ? '-' : fmtRate(failed / n);
+      }),
+    ]);
+    out.push('', `${s.cores}-core step, skew ${s.skew.mode}${s.skew.chosenNs !== undefined ? ` (window found at ${fmtNs(s.skew.chosenNs)}, marked <)` : ''}: share of calls that failed, per skew (> 0: victim delayed)`);
+    out.push(table(['asked', 'achieved', '10-90%', 'trials', ...calls.map((c) => `${c} failed`)], rows));
+  }
+  return out.length > 0 ? [...out, ''] : [];
 }
 
 export function verdictLine(result: RunResult): string {

@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { Environment } from './env.js';
 import type { Options } from './options.js';
 import { UsageError } from './errors.js';
-import { closeAttempts, type StepTally } from './tally.js';
-import { outsidePosix, POSIX_ERRORS } from './posix.js';
+import { type Outcomes, type StepTally } from './tally.js';
+import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { sumCounts } from './tally.js';
 import { wilson, zeroEventUpperBound, type Interval } from './stats.js';
 
@@ -13,8 +13,10 @@ export const SCHEMA_VERSION = 1;
 
 export type Status = 'completed' | 'interrupted' | 'failed';
 
-/** POSIX verdict for the victim close() of one step. */
+/** POSIX verdict for one syscall of one step. */
 export interface Verdict {
+  /** Where the allowed list comes from (POSIX.1-2008 / POSIX.1-2024 XSH page). */
+  section: string;
   attempts: number;
   outside: number;
   outsideErrnos: Record<string, number>;
@@ -25,7 +27,8 @@ export interface Verdict {
 
 export interface StepResult extends StepTally {
   trialsPerSec: number;
-  posix: { close: Verdict };
+  /** Per tallied call that POSIX gives an error list for (sockerror has none). */
+  posix: { close: Verdict } & Partial<Record<string, Verdict>>;
 }
 
 export interface RunResult {
@@ -41,11 +44,12 @@ export interface RunResult {
   steps: StepResult[];
 }
 
-export function verdict(step: StepTally): Verdict {
-  const attempts = closeAttempts(step);
-  const outsideErrnos = outsidePosix('close', step.calls.close.errors);
+export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
+  const attempts = outcomes.ok + sumCounts(outcomes.errors);
+  const outsideErrnos = outsidePosix(call, outcomes.errors);
   const outside = sumCounts(outsideErrnos);
   return {
+    section: POSIX_ERRORS[call].section,
     attempts,
     outside,
     outsideErrnos,
@@ -56,10 +60,12 @@ export function verdict(step: StepTally): Verdict {
 
 export function stepResult(step: StepTally): StepResult {
   const seconds = step.elapsedNs / 1e9;
-  return { ...step, trialsPerSec: seconds > 0 ? step.trials / seconds : 0, posix: { close: verdict(step) } };
+  const posix: StepResult['posix'] = { close: verdict('close', step.calls.close) };
+  for (const [call, outcomes] of Object.entries(step.calls)) {
+    if (call !== 'close' && hasPosixList(call)) posix[call] = verdict(call, outcomes);
+  }
+  return { ...step, trialsPerSec: seconds > 0 ? step.trials / seconds : 0, posix };
 }
-
-export const POSIX_SOURCE = POSIX_ERRORS.close.section;
 
 /**
  * Refuses, before anything runs, an output path that cannot be written or

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import { captureEnvironment } from './env.js';
 import { RunError } from './errors.js';
-import { StepMemory } from './memory.js';
+import type { StepMemory } from './memory.js';
 import { native } from './native.js';
 import type { Options } from './options.js';
 import { buildPlan, type StepPlan } from './plan.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { stepResult, type RunResult, type StepResult } from './result.js';
-import { closeAttempts, tallyStep, type StepTally } from './tally.js';
+import { measureWithSkew } from './skew.js';
+import type { StepContext } from './step.js';
+import { closeAttempts, type StepTally } from './tally.js';
 
 export interface RunOutcome {
   result: RunResult;
@@ -81,15 +83,16 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
 
   const pool = new LanePool(plan);
+  const ctx: StepContext = {
+    pool, platform, layout, options, progress,
+    onMemory: (m) => { current = m; },
+    stopping: () => signal !== undefined,
+  };
   try {
     for (const step of plan.steps) {
       if (signal) break;
-      current = new StepMemory(layout, step.lanes.length, options.iterations);
-      progress.startStep(step, current, options.iterations);
-      const failedLanes = await pool.runStep(step, current, options);
-      const tally = tallyStep(step, current, platform);
+      const { tally, failedLanes } = await measureWithSkew(ctx, step, options.skew);
       tally.interrupted = signal !== undefined;
-      progress.endStep(tally.trials);
       steps.push(stepResult(tally));
       log.info({ event: 'step', cores: step.cores, trials: tally.trials, elapsedNs: tally.elapsedNs, close: tally.calls.close, setupFailed: tally.setupFailed }, 'step finished');
       checkStep(tally, step, failedLanes);

@@ -5,6 +5,32 @@ import type { StepPlan } from './plan.js';
 export type CallName = (typeof CALLS)[number];
 export type StageName = (typeof STAGES)[number];
 
+/** Victim close() durations: sparse [bucket lower bound in ns, count], ascending. */
+export interface Histogram {
+  unit: 'ns';
+  scheme: 'log-linear-16';
+  counts: Array<[number, number]>;
+}
+
+/** Achieved skew: victim start minus resetter start, in 10 ns buckets. */
+export interface SkewStats {
+  samples: number;
+  medianNs: number;
+  p10Ns: number;
+  p90Ns: number;
+}
+
+/** One point of a skew sweep or search: what was asked, what was achieved, what happened. */
+export interface SkewPoint {
+  askedNs: number;
+  achievedMedianNs: number;
+  achieved: SkewStats;
+  trials: number;
+  calls: Record<string, Outcomes>;
+  /** true for the points an auto search tried before the step's own run. */
+  search?: boolean;
+}
+
 /** Results of one syscall: successes, and failures by errno name. */
 export interface Outcomes {
   ok: number;
@@ -40,6 +66,15 @@ export interface StepTally {
   victimFd: { released: number; retained: number; reused: number };
   lanes: LaneTally[];
   interrupted: boolean;
+  /** Probes that ran in this step (their outcomes are in calls). */
+  probes: string[];
+  /** The accept probe's own connection could not be set up: errno -> count. */
+  probeSetupFailures: Record<string, number>;
+  latency: { close: { ok: Histogram; error: Histogram } };
+  /** Cross-thread runs: how far apart the two threads really started. */
+  achievedSkew?: SkewStats;
+  /** With --skew: the points run (a sweep, or an auto search and its choice). */
+  skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -78,12 +113,52 @@ export function sumCounts(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
+function histogram(memory: StepMemory, lane: number, offset: number, into: Map<number, number>): void {
+  const lows = memory.layout.latencyBucketLows;
+  for (let b = 0; b < memory.layout.latencyBuckets; b++) {
+    const n = memory.read(lane, offset, b);
+    if (n > 0) into.set(lows[b]!, (into.get(lows[b]!) ?? 0) + n);
+  }
+}
+
+const toHistogram = (m: Map<number, number>): Histogram => ({
+  unit: 'ns',
+  scheme: 'log-linear-16',
+  counts: [...m.entries()].sort((a, b) => a[0] - b[0]),
+});
+
+export function mergeHistograms(a: Histogram, b: Histogram): Histogram {
+  const m = new Map(a.counts);
+  for (const [low, n] of b.counts) m.set(low, (m.get(low) ?? 0) + n);
+  return toHistogram(m);
+}
+
+/** Quantiles of the achieved skew from its 10 ns buckets (bucket centres). */
+export function skewStats(counts: number[], bucketNs: number, half: number): SkewStats | undefined {
+  const samples = counts.reduce((a, b) => a + b, 0);
+  if (samples === 0) return undefined;
+  const at = (q: number): number => {
+    let seen = 0;
+    for (let i = 0; i < counts.length; i++) {
+      seen += counts[i]!;
+      if (seen >= q * samples) return (i - half) * bucketNs;
+    }
+    return half * bucketNs;
+  };
+  return { samples, medianNs: at(0.5), p10Ns: at(0.1), p90Ns: at(0.9) };
+}
+
 /** Reads a finished (or stopped) step's memory into plain numbers. */
-export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform): StepTally {
+export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform, probes: readonly string[] = []): StepTally {
   const layout = memory.layout;
   const L = layout.lane;
   const slotBytes = layout.errnoSlots * 8;
-  const calls = Object.fromEntries(CALLS.map((c) => [c, { ok: 0, errors: {} }])) as Record<CallName, Outcomes>;
+  const tallied = CALLS.filter((c, i) => i < layout.firstProbe || probes.includes(c));
+  const calls = Object.fromEntries(tallied.map((c) => [c, { ok: 0, errors: {} }])) as Record<CallName, Outcomes>;
+  const probeSetupFailures: Record<string, number> = {};
+  const latencyOk = new Map<number, number>();
+  const latencyError = new Map<number, number>();
+  const skewCounts = new Array<number>(layout.skewBuckets).fill(0);
   const setupFailures: StepTally['setupFailures'] = {};
   const victimFd = { released: 0, retained: 0, reused: 0 };
   const lanes: LaneTally[] = [];
@@ -101,10 +176,15 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     victimFd.retained += memory.read(i, L.fd_retained);
     victimFd.reused += memory.read(i, L.fd_reused);
     CALLS.forEach((name, c) => {
+      if (!tallied.includes(name)) return;
       const r = row(memory, i, L.calls + c * slotBytes, platform, layout, true);
       calls[name].ok += r.ok;
       addCounts(calls[name].errors, r.errors);
     });
+    addCounts(probeSetupFailures, row(memory, i, L.probe_setup, platform, layout, false).errors);
+    histogram(memory, i, L.close_latency, latencyOk);
+    histogram(memory, i, L.close_latency + layout.latencyBuckets * 8, latencyError);
+    for (let b = 0; b < layout.skewBuckets; b++) skewCounts[b]! += memory.read(i, L.skew, b);
     STAGES.forEach((name, s) => {
       const r = row(memory, i, L.setup + s * slotBytes, platform, layout, false);
       if (Object.keys(r.errors).length > 0) addCounts((setupFailures[name] ??= {}), r.errors);
@@ -143,7 +223,49 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     victimFd,
     lanes,
     interrupted: memory.stopped,
+    probes: [...probes],
+    probeSetupFailures,
+    latency: { close: { ok: toHistogram(latencyOk), error: toHistogram(latencyError) } },
+    ...(step.threads > step.cores && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf) }),
   };
+}
+
+function mergeOutcomes(into: Record<string, Outcomes>, from: Record<string, Outcomes>): void {
+  for (const [name, o] of Object.entries(from)) {
+    const t = (into[name] ??= { ok: 0, errors: {} });
+    t.ok += o.ok;
+    addCounts(t.errors, o.errors);
+  }
+}
+
+/** Several runs of one step (skew points, repeats) as one: counts add up, time adds up. */
+export function mergeTallies(parts: StepTally[]): StepTally {
+  const [first, ...rest] = parts;
+  if (!first) throw new Error('mergeTallies needs at least one tally');
+  const out: StepTally = structuredClone(first);
+  for (const t of rest) {
+    out.trials += t.trials;
+    out.elapsedNs += t.elapsedNs;
+    mergeOutcomes(out.calls, t.calls);
+    for (const [stage, byErrno] of Object.entries(t.setupFailures)) {
+      addCounts((out.setupFailures[stage as StageName] ??= {}), byErrno ?? {});
+    }
+    out.setupFailed += t.setupFailed;
+    out.strangers += t.strangers;
+    for (const k of ['released', 'retained', 'reused'] as const) out.victimFd[k] += t.victimFd[k];
+    out.lanes.forEach((lane, i) => {
+      const other = t.lanes[i];
+      if (!other) return;
+      lane.trials += other.trials;
+      lane.cpusSeen = [...new Set([...lane.cpusSeen, ...other.cpusSeen])].sort((a, b) => a - b);
+      lane.resetCpusSeen = [...new Set([...lane.resetCpusSeen, ...other.resetCpusSeen])].sort((a, b) => a - b);
+    });
+    out.interrupted ||= t.interrupted;
+    addCounts(out.probeSetupFailures, t.probeSetupFailures);
+    out.latency.close.ok = mergeHistograms(out.latency.close.ok, t.latency.close.ok);
+    out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
+  }
+  return out;
 }
 
 /** Victim close() calls actually made: trials whose setup succeeded. */

@@ -37,6 +37,13 @@ static napi_value str(napi_env env, const char *s) {
     return out;
 }
 
+static napi_value names_array(napi_env env, const char *const *names, unsigned n) {
+    napi_value arr;
+    napi_create_array_with_length(env, n, &arr);
+    for (unsigned i = 0; i < n; i++) napi_set_element(env, arr, i, str(env, names[i]));
+    return arr;
+}
+
 /* Byte offsets of every field, so JS never hard-codes the C struct layout. */
 static napi_value layout(napi_env env, napi_callback_info info) {
     (void)info;
@@ -48,6 +55,7 @@ static napi_value layout(napi_env env, napi_callback_info info) {
     LANE_FIELD(fd_released); LANE_FIELD(fd_retained); LANE_FIELD(fd_reused);
     LANE_FIELD(lane_errno); LANE_FIELD(lane_stage); LANE_FIELD(pinned);
     LANE_FIELD(victim_cpus); LANE_FIELD(reset_cpus); LANE_FIELD(calls); LANE_FIELD(setup);
+    LANE_FIELD(probe_setup); LANE_FIELD(close_latency); LANE_FIELD(skew);
 #undef LANE_FIELD
     set(env, o, "lane", lane);
     set(env, o, "laneBytes", num(env, sizeof(struct cs_lane_counters)));
@@ -61,6 +69,18 @@ static napi_value layout(napi_env env, napi_callback_info info) {
     set(env, o, "maxLanes", num(env, CS_MAX_LANES));
     set(env, o, "callCount", num(env, CS_CALL_COUNT));
     set(env, o, "stageCount", num(env, CS_STAGE_COUNT));
+    set(env, o, "callNames", names_array(env, cs_call_names, CS_CALL_COUNT));
+    set(env, o, "stageNames", names_array(env, cs_stage_names, CS_STAGE_COUNT));
+    set(env, o, "firstProbe", num(env, CS_CALL_SHUTDOWN));
+    set(env, o, "latencyBuckets", num(env, CS_LAT_BUCKETS));
+    napi_value lows;
+    CHECK(env, napi_create_array_with_length(env, CS_LAT_BUCKETS, &lows));
+    for (unsigned b = 0; b < CS_LAT_BUCKETS; b++)
+        napi_set_element(env, lows, b, num(env, (double)cs_latency_bucket_low(b)));
+    set(env, o, "latencyBucketLows", lows);
+    set(env, o, "skewBuckets", num(env, CS_SKEW_BUCKETS));
+    set(env, o, "skewBucketNs", num(env, CS_SKEW_BUCKET_NS));
+    set(env, o, "skewHalf", num(env, CS_SKEW_HALF));
     return o;
 }
 
@@ -132,14 +152,25 @@ static napi_value run_lane(napi_env env, napi_callback_info info) {
         napi_throw_range_error(env, NULL, "step or lane offset outside the shared memory");
         return NULL;
     }
-    struct cs_lane_config cfg;
+    struct cs_lane_config cfg = {0};
     if (get_int(env, argv[3], "family", &cfg.family) || get_int(env, argv[3], "race", &cfg.race) ||
         get_int(env, argv[3], "resetSide", &cfg.reset_side) || get_int(env, argv[3], "cpu", &cfg.cpu) ||
         get_int(env, argv[3], "resetCpu", &cfg.reset_cpu)) {
         napi_throw_type_error(env, NULL, "config needs family, race, resetSide, cpu, resetCpu");
         return NULL;
     }
+    int probes = 0;
+    double skew = 0;
+    napi_value v;
+    if (get_int(env, argv[3], "probes", &probes) || probes < 0 || (unsigned)probes > CS_PROBE_ALL ||
+        napi_get_named_property(env, argv[3], "skewNs", &v) != napi_ok ||
+        napi_get_value_double(env, v, &skew) != napi_ok || skew != skew || skew > 1e12 || skew < -1e12) {
+        napi_throw_type_error(env, NULL, "config needs probes (bit set) and skewNs (ns, |skew| <= 1e12)");
+        return NULL;
+    }
     char *base = data;
+    cfg.probes = (unsigned)probes;
+    cfg.skew_ns = (int64_t)skew;
     int rc = cs_run_lane(&cfg, (struct cs_step_shared *)(base + step_off),
                          (struct cs_lane_counters *)(base + lane_off));
     napi_value out;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -41,8 +42,16 @@
 #define BUMP(p) __atomic_store_n((p), *(p) + 1, __ATOMIC_RELAXED)
 
 #define MAX_STRANGERS_PER_TRIAL 64
+/* How long the accept probe waits for the reset connection to be queued; a
+ * kernel that drops it from the queue is tallied as EAGAIN after this. */
+#define ACCEPT_PROBE_WAIT_MS 10
 
-const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose"};
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
+#endif
+
+const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "shutdown", "send",
+                                                  "recv", "sockerror", "accept"};
 const char *const cs_stage_names[CS_STAGE_COUNT] = {"socket", "connect", "accept", "peercheck", "linger"};
 const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread"};
 
@@ -61,6 +70,34 @@ static inline void record_cpu(uint64_t *mask) {
         uint64_t *w = &mask[cpu / 64];
         if (!(*w & bit)) __atomic_store_n(w, *w | bit, __ATOMIC_RELAXED);
     }
+}
+
+static inline unsigned latency_bucket(uint64_t ns) {
+    if (ns < 16) return (unsigned)ns;
+    unsigned msb = 63u - (unsigned)__builtin_clzll(ns);
+    unsigned b = 16u + (msb - CS_LAT_SUB_BITS) * 16u + (unsigned)((ns >> (msb - CS_LAT_SUB_BITS)) & 15u);
+    return b < CS_LAT_BUCKETS ? b : CS_LAT_BUCKETS - 1;
+}
+
+uint64_t cs_latency_bucket_low(unsigned b) {
+    if (b < 16) return b;
+    unsigned msb = (b - 16u) / 16u + CS_LAT_SUB_BITS;
+    return (uint64_t)(16u + (b - 16u) % 16u) << (msb - CS_LAT_SUB_BITS);
+}
+
+static inline void record_skew(struct cs_lane_counters *c, int64_t skew) {
+    int64_t b = skew / CS_SKEW_BUCKET_NS;
+    if (b < -CS_SKEW_HALF) b = -CS_SKEW_HALF;
+    if (b > CS_SKEW_HALF) b = CS_SKEW_HALF;
+    BUMP(&c->skew[b + CS_SKEW_HALF]);
+}
+
+/* Delays are spin-waits on the monotonic clock: sleeping has a granularity of
+ * tens of microseconds, far wider than the race window. */
+static void spin_ns(int64_t ns) {
+    if (ns <= 0) return;
+    uint64_t until = cs_os_now_ns() + (uint64_t)ns;
+    while (cs_os_now_ns() < until) cpu_relax();
 }
 
 static int stop_requested(struct cs_step_shared *step) {
@@ -97,12 +134,16 @@ static int same_endpoint(const struct sockaddr_storage *a, const struct sockaddr
 
 static int new_socket(int family) {
 #ifdef SOCK_CLOEXEC
-    return socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 #else
     int fd = socket(family, SOCK_STREAM, 0);
     if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    return fd;
 #endif
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return fd;
 }
 
 /* The lane's own listener on loopback, port chosen by the kernel. */
@@ -227,10 +268,14 @@ static void check_released(struct cs_lane_counters *c, const struct pair *p) {
     }
 }
 
+/* Its latency is the close(2) alone, probes excluded. */
 static void victim_close(struct cs_lane_counters *c, const struct pair *p) {
+    uint64_t t0 = cs_os_now_ns();
     int rc = close(p->victim_fd);
     int err = errno;
+    uint64_t t1 = cs_os_now_ns();
     record_call(c, CS_CALL_VICTIM_CLOSE, rc, err);
+    BUMP(&c->close_latency[rc == 0 ? 0 : 1][latency_bucket(t1 - t0)]);
     if (rc != 0) check_released(c, p);
     BUMP(&c->done);
 }
@@ -238,6 +283,64 @@ static void victim_close(struct cs_lane_counters *c, const struct pair *p) {
 static void reset_close(struct cs_lane_counters *c, int fd) {
     int rc = close(fd);
     record_call(c, CS_CALL_RESET_CLOSE, rc, errno);
+}
+
+/* The other syscalls r164516 changed, on the victim after the RST and before
+ * its close, in this order (each sees what the previous one left). */
+static void run_probes(struct cs_lane_counters *c, unsigned probes, int fd) {
+    char byte = 0;
+    if (probes & CS_PROBE_BIT(CS_CALL_SHUTDOWN)) {
+        int rc = shutdown(fd, SHUT_RDWR);
+        record_call(c, CS_CALL_SHUTDOWN, rc, errno);
+    }
+    if (probes & CS_PROBE_BIT(CS_CALL_SEND)) {
+        ssize_t n = send(fd, &byte, 1, MSG_NOSIGNAL);
+        record_call(c, CS_CALL_SEND, n < 0 ? -1 : 0, errno);
+    }
+    if (probes & CS_PROBE_BIT(CS_CALL_RECV)) {
+        ssize_t n = recv(fd, &byte, 1, MSG_DONTWAIT);
+        record_call(c, CS_CALL_RECV, n < 0 ? -1 : 0, errno);
+    }
+    if (probes & CS_PROBE_BIT(CS_CALL_SOCKERROR)) {
+        int pending = 0;
+        socklen_t len = sizeof pending;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &len) != 0) pending = errno;
+        record_call(c, CS_CALL_SOCKERROR, pending == 0 ? 0 : -1, pending);
+    }
+}
+
+/* Accept race: a client that resets before the server accepts. FreeBSD
+ * answers ECONNABORTED; Linux hands the dead socket over. */
+static void accept_probe(int lfd, const struct endpoint *listener, int family,
+                         struct cs_lane_counters *c) {
+    int cfd = new_socket(family);
+    if (cfd < 0) { BUMP(&c->probe_setup[errno_slot(errno)]); return; }
+    struct sockaddr_storage name;
+    socklen_t len = sizeof name;
+    struct linger lg = {1, 0};
+    if (connect(cfd, (const struct sockaddr *)&listener->addr, listener->len) != 0 ||
+        getsockname(cfd, (struct sockaddr *)&name, &len) != 0 ||
+        setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) {
+        BUMP(&c->probe_setup[errno_slot(errno)]);
+        close(cfd);
+        return;
+    }
+    close(cfd);
+    for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL; strangers++) {
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        if (poll(&pfd, 1, ACCEPT_PROBE_WAIT_MS) == 0) {
+            record_call(c, CS_CALL_ACCEPT, -1, EAGAIN);
+            return;
+        }
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int s = accept(lfd, (struct sockaddr *)&peer, &plen);
+        if (s < 0) { record_call(c, CS_CALL_ACCEPT, -1, errno); return; }
+        int ours = same_endpoint(&peer, &name);
+        close(s);
+        if (ours) { record_call(c, CS_CALL_ACCEPT, 0, 0); return; }
+        BUMP(&c->strangers);
+    }
 }
 
 /* ---- race shapes -------------------------------------------------------- */
@@ -253,7 +356,9 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
          * asynchronously (FreeBSD's netisr) the RST is handled on another
          * core while this thread is already inside the victim close. */
         reset_close(c, p.reset_fd);
+        if (cfg->probes) run_probes(c, cfg->probes, p.victim_fd);
         victim_close(c, &p);
+        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, c);
     }
 }
 
@@ -277,7 +382,9 @@ static void barrier_wait(struct barrier *b, uint32_t *local_sense) {
 /* The hand-off slot carries the next reset fd, or QUIT. Quitting through the
  * slot, not a separate flag, keeps the resetter in step: a flag read after
  * the barrier could be seen a round early by a descheduled resetter, which
- * would then leave its last fd open and the victim waiting forever. */
+ * would then leave its last fd open and the victim waiting forever. The
+ * resetter empties the slot only after its close, so when the victim can hand
+ * off again, last round's resetter timestamp is there to read. */
 #define SLOT_EMPTY (-1)
 #define SLOT_QUIT (-2)
 
@@ -286,6 +393,8 @@ struct cross {
     int slot;
     int reset_cpu;
     int pin_err;
+    int64_t reset_delay_ns;
+    uint64_t reset_started_ns; /* when the resetter entered its close, last round */
     struct cs_lane_counters *c;
 };
 
@@ -296,16 +405,18 @@ static void *resetter_main(void *arg) {
     for (;;) {
         barrier_wait(&x->go, &sense);
         int fd = LOAD(&x->slot);
-        STORE(&x->slot, SLOT_EMPTY);
         if (fd == SLOT_QUIT) break;
-        record_cpu(x->c->reset_cpus);
+        spin_ns(x->reset_delay_ns);
+        STORE(&x->reset_started_ns, cs_os_now_ns());
         reset_close(x->c, fd);
+        record_cpu(x->c->reset_cpus);
+        STORE(&x->slot, SLOT_EMPTY);
     }
     return NULL;
 }
 
-/* Waits until the resetter took what was handed to it last round: it may be
- * descheduled between the barrier and the slot (oversubscribed runs). */
+/* Waits until the resetter finished what was handed to it last round: it
+ * may be descheduled after the barrier (oversubscribed runs). */
 static void hand_off(struct cross *x, int value) {
     unsigned spins = 0;
     while (LOAD(&x->slot) != SLOT_EMPTY) spin_or_yield(&spins);
@@ -315,23 +426,33 @@ static void hand_off(struct cross *x, int value) {
 static int run_cross_thread(int lfd, const struct endpoint *listener,
                             const struct cs_lane_config *cfg, struct cs_step_shared *step,
                             struct cs_lane_counters *c) {
-    struct cross x = {.slot = SLOT_EMPTY, .reset_cpu = cfg->reset_cpu, .c = c};
+    struct cross x = {.slot = SLOT_EMPTY, .reset_cpu = cfg->reset_cpu, .c = c,
+                      .reset_delay_ns = cfg->skew_ns < 0 ? -cfg->skew_ns : 0};
+    int64_t victim_delay = cfg->skew_ns > 0 ? cfg->skew_ns : 0;
     pthread_t th;
     int err = pthread_create(&th, NULL, resetter_main, &x);
     if (err != 0) { c->lane_stage = CS_LANE_THREAD; c->lane_errno = err; return -1; }
 
     uint32_t sense = 0;
+    uint64_t victim_started = 0; /* 0: no trial of ours awaits its skew record */
     struct pair p;
     while (claim_trial(step)) {
         record_cpu(c->victim_cpus);
         if (open_pair(lfd, listener, cfg, c, &p) != 0) { BUMP(&c->done); continue; }
         hand_off(&x, p.reset_fd);
+        if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
         /* Both threads leave the barrier together: the RST is sent on one CPU
-         * while this thread enters close() on another. */
+         * while this thread enters its first syscall on another, each after
+         * its own calibrated delay. */
         barrier_wait(&x.go, &sense);
+        spin_ns(victim_delay);
+        victim_started = cs_os_now_ns();
+        if (cfg->probes) run_probes(c, cfg->probes, p.victim_fd);
         victim_close(c, &p);
+        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, c);
     }
     hand_off(&x, SLOT_QUIT);
+    if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
     barrier_wait(&x.go, &sense);
     pthread_join(th, NULL);
     if (x.pin_err != 0 && cfg->reset_cpu >= 0) c->pinned = 0;

@@ -20,8 +20,28 @@
 enum cs_call {
     CS_CALL_VICTIM_CLOSE = 0, /* the close(2) the race is about */
     CS_CALL_RESET_CLOSE,      /* the SO_LINGER {1,0} close that sends the RST */
+    CS_CALL_SHUTDOWN,         /* probes: on the victim, after the RST, before its close */
+    CS_CALL_SEND,
+    CS_CALL_RECV,
+    CS_CALL_SOCKERROR,        /* the pending error getsockopt(SO_ERROR) reports, not the call's */
+    CS_CALL_ACCEPT,           /* accept race: the client resets before the server accepts */
     CS_CALL_COUNT
 };
+
+/* Probe bits of cs_lane_config.probes: bit i enables call CS_CALL_SHUTDOWN + i. */
+#define CS_PROBE_BIT(call) (1u << ((call) - CS_CALL_SHUTDOWN))
+#define CS_PROBE_ALL (CS_PROBE_BIT(CS_CALL_COUNT) - 1u)
+
+/* Victim close() durations, log-linear: exact below 16 ns, then 16 buckets
+ * per power of two, up to 2^48 ns. Cheap to update, mergeable by addition. */
+#define CS_LAT_SUB_BITS 4
+#define CS_LAT_BUCKETS (16 + 44 * 16)
+
+/* Achieved skew (victim start - resetter start), 10 ns buckets over +-10 us;
+ * the end buckets also hold everything beyond. */
+#define CS_SKEW_BUCKET_NS 10
+#define CS_SKEW_HALF 1000
+#define CS_SKEW_BUCKETS (2 * CS_SKEW_HALF + 1)
 
 /* Per-trial setup stages; a failure in one ends that trial (never the run). */
 enum cs_stage {
@@ -63,6 +83,9 @@ struct cs_lane_counters {
     uint64_t reset_cpus[CS_CPU_MASK_WORDS];  /* CPUs the resetter thread was seen on */
     uint64_t calls[CS_CALL_COUNT][CS_ERRNO_SLOTS];  /* [call][0] = success, [call][errno] */
     uint64_t setup[CS_STAGE_COUNT][CS_ERRNO_SLOTS]; /* [stage][errno]; errno 0 = no errno */
+    uint64_t probe_setup[CS_ERRNO_SLOTS];           /* the accept probe's own connection failed */
+    uint64_t close_latency[2][CS_LAT_BUCKETS];      /* victim close: [0] returned 0, [1] failed */
+    uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew, cross-thread runs */
 };
 
 enum cs_lane_stage {
@@ -86,7 +109,12 @@ struct cs_lane_config {
     int reset_side; /* enum cs_side */
     int cpu;        /* CPU for the victim (calling) thread; -1: do not pin */
     int reset_cpu;  /* CPU for the resetter thread in cross-thread runs; -1: do not pin */
+    unsigned probes; /* CS_PROBE_BIT()s */
+    int64_t skew_ns; /* cross-thread: > 0 delays the victim, < 0 the resetter */
 };
+
+/* Lower bound in ns of a latency bucket (front ends print and merge by it). */
+uint64_t cs_latency_bucket_low(unsigned bucket);
 
 /* Runs one lane to completion (limit reached or stop set). Returns 0, or -1
  * when the lane could not start at all (see lane_stage / lane_errno). */

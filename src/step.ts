@@ -1,0 +1,41 @@
+import type { Layout, Platform } from './native.js';
+import { StepMemory } from './memory.js';
+import type { Options } from './options.js';
+import type { StepPlan } from './plan.js';
+import type { LanePool } from './pool.js';
+import type { Progress } from './progress.js';
+import { tallyStep, type StepTally } from './tally.js';
+
+/** Everything one measurement needs; built once per run. */
+export interface StepContext {
+  pool: LanePool;
+  platform: Platform;
+  layout: Layout;
+  options: Options;
+  progress: Progress;
+  /** The memory being measured now, so a signal can stop it. */
+  onMemory(memory: StepMemory | undefined): void;
+  /** True once the run was asked to stop. */
+  stopping(): boolean;
+}
+
+export interface Measurement {
+  tally: StepTally;
+  failedLanes: number[];
+}
+
+/** One pass of a step's lanes over `trials` trials at one skew. */
+export async function measure(ctx: StepContext, step: StepPlan, trials: number, skewNs = 0, detail = ''): Promise<Measurement> {
+  const memory = new StepMemory(ctx.layout, step.lanes.length, trials);
+  ctx.onMemory(memory);
+  if (ctx.stopping()) memory.stop();
+  ctx.progress.startStep(step, memory, trials, detail);
+  try {
+    const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs);
+    const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
+    ctx.progress.endStep(tally.trials);
+    return { tally, failedLanes };
+  } finally {
+    ctx.onMemory(undefined);
+  }
+}
