@@ -105,7 +105,7 @@ export function parseProbes(text: string): Probe[] {
 
 const UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6 };
 /** Far beyond any race window, and what the native side accepts. */
-export const MAX_SKEW_NS = 1e9;
+export const MAX_SKEW_NS = 1e6;
 
 /** `300ns`, `-2us`, `1.5us`, `0`: a signed duration in whole nanoseconds. */
 export function parseNs(text: string, flag: string): number {

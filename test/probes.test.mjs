@@ -1,0 +1,142 @@
+// Issue 3's instruments: probes tallied as the kernel answered them, the
+// skew curve, and a POSIX verdict per syscall.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
+import { classify, hasPosixList, POSIX_ERRORS } from '../dist/posix.js';
+import { parseNs, parseProbes, parseSkew } from '../dist/options.js';
+import { mixedness, sweepPoints, windowCall } from '../dist/skew.js';
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+const STRACE_CALL = [
+  [/^shutdown\(\d+, SHUT_RDWR\)\s+= (-?\d+)(?: (E[A-Z]+))?/, 'shutdown'],
+  [/^sendto\(\d+, .*MSG_NOSIGNAL.*\)\s+= (-?\d+)(?: (E[A-Z]+))?/, 'send'],
+  [/^recvfrom\(\d+, .*MSG_DONTWAIT.*\)\s+= (-?\d+)(?: (E[A-Z]+))?/, 'recv'],
+];
+
+test('each probe tallies what the kernel returned, as strace recorded it', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, (t) => {
+  const dir = tempDir(t);
+  const json = path.join(dir, 'r.json');
+  const trials = 200;
+  const r = spawnSync('strace', ['-f', '-ff', '-qq', '-e', 'trace=shutdown,sendto,recvfrom,getsockopt', '-o', path.join(dir, 'trace'),
+    process.execPath, bin, '--cores', '2', '--no-sweep', '--iterations', String(trials), '--probe', 'shutdown,send,recv,sockerror',
+    '--json', json, '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const seen = {};
+  const bump = (call, key) => {
+    seen[call] ??= { ok: 0, errors: {} };
+    if (key === 'ok') seen[call].ok++;
+    else seen[call].errors[key] = (seen[call].errors[key] ?? 0) + 1;
+  };
+  for (const f of readdirSync(dir).filter((f) => f.startsWith('trace.'))) {
+    for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      for (const [re, call] of STRACE_CALL) {
+        const m = re.exec(line);
+        if (m) bump(call, Number(m[1]) >= 0 ? 'ok' : m[2]);
+      }
+      const so = /^getsockopt\(\d+, SOL_SOCKET, SO_ERROR, \[(\w+)\], \[4\]\) = 0/.exec(line);
+      if (so) bump('sockerror', so[1] === '0' ? 'ok' : so[1]);
+    }
+  }
+  const { calls } = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+  for (const call of ['shutdown', 'send', 'recv']) assert.deepEqual(calls[call], seen[call], call);
+  // strace prints the SO_ERROR value as a number: compare counts.
+  assert.equal(calls.sockerror.ok, seen.sockerror.ok);
+  assert.equal(sum(calls.sockerror.errors), sum(seen.sockerror.errors));
+  for (const call of ['shutdown', 'send', 'recv', 'sockerror']) assert.equal(calls[call].ok + sum(calls[call].errors), trials);
+});
+
+test('the accept probe: Linux hands over a connection whose client reset before accept()', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '500', '--probe', 'accept', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = r.result.steps[0];
+  assert.equal(s.calls.accept.ok + sum(s.calls.accept.errors), 500);
+  if (process.platform === 'linux') assert.equal(s.calls.accept.ok, 500);
+  assert.equal(s.posix.accept.section, 'XSH accept()');
+  assert.match(r.stdout, /probes, on the victim/);
+});
+
+test('a skew sweep on two threads draws the window: shutdown() ENOTCONN rises from near 0 to most trials', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '3000', '--race', 'cross-thread', '--probe', 'shutdown',
+    '--skew', '-1us:6us:1us', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = r.result.steps[0];
+  assert.equal(s.skew.mode, 'sweep');
+  assert.deepEqual(s.skew.points.map((p) => p.askedNs), [-1000, 0, 1000, 2000, 3000, 4000, 5000, 6000]);
+  const rate = (p) => (p.calls.shutdown.errors.ENOTCONN ?? 0) / p.trials;
+  const rates = s.skew.points.map(rate);
+  assert.ok(rates[0] < 0.05, `at -1us: ${rates[0]}`);
+  assert.ok(Math.max(...rates) > 0.5, `rates ${rates.join(', ')}`);
+  for (const p of s.skew.points) {
+    // The achieved skew follows the asked one (spin-waits, not sleeps).
+    assert.ok(Math.abs(p.achievedMedianNs - p.askedNs) < 1000, `asked ${p.askedNs}, achieved ${p.achievedMedianNs}`);
+    assert.equal(p.calls.close.ok + sum(p.calls.close.errors), p.trials);
+  }
+  assert.equal(s.trials, 8 * 3000);
+  assert.equal(s.calls.close.ok + sum(s.calls.close.errors), s.trials, 'close() stays accounted for at every skew');
+  assert.match(r.stdout, /skew sweep: share of calls that failed/);
+});
+
+test('--skew auto searches, then runs the step at the most mixed skew it found', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '2000', '--race', 'cross-thread', '--probe', 'shutdown', '--skew', 'auto', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = r.result.steps[0];
+  assert.equal(s.skew.mode, 'auto');
+  const final = s.skew.points.filter((p) => !p.search);
+  assert.equal(final.length, 1);
+  assert.equal(final[0].askedNs, s.skew.chosenNs);
+  assert.equal(s.trials, 2000);
+  const searched = s.skew.points.filter((p) => p.search);
+  const best = Math.max(...searched.map((p) => mixedness(p.calls, 'shutdown')));
+  const chosen = searched.find((p) => p.askedNs === s.skew.chosenNs);
+  assert.equal(mixedness(chosen.calls, 'shutdown'), best);
+});
+
+test('POSIX verdicts per syscall come from one table: ECONNRESET is allowed for send and recv, not close or shutdown', () => {
+  assert.equal(classify('close', 'ECONNRESET'), 'outside');
+  assert.equal(classify('shutdown', 'ECONNRESET'), 'outside');
+  assert.equal(classify('shutdown', 'ENOTCONN'), 'posix');
+  assert.equal(classify('send', 'ECONNRESET'), 'posix');
+  assert.equal(classify('send', 'EPIPE'), 'posix');
+  assert.equal(classify('recv', 'ECONNRESET'), 'posix');
+  assert.equal(classify('accept', 'ECONNABORTED'), 'posix');
+  assert.equal(classify('accept', 'ECONNRESET'), 'outside');
+  assert.equal(hasPosixList('sockerror'), false, 'SO_ERROR reports a value, not a failure of getsockopt');
+  for (const [call, lists] of Object.entries(POSIX_ERRORS)) {
+    assert.match(lists.section, /^XSH /, call);
+    for (const e of lists['2008']) assert.ok(lists['2024'].includes(e), `${call}: ${e} dropped in 2024?`);
+  }
+});
+
+test('probe and skew flags parse as documented', () => {
+  assert.deepEqual(parseProbes('all'), ['shutdown', 'send', 'recv', 'sockerror', 'accept']);
+  assert.deepEqual(parseProbes('recv,shutdown'), ['shutdown', 'recv']);
+  assert.throws(() => parseProbes('close'), /--probe takes/);
+  assert.throws(() => parseProbes('send,send'), /twice/);
+  assert.equal(parseNs('300ns', '--skew'), 300);
+  assert.equal(parseNs('-2us', '--skew'), -2000);
+  assert.equal(parseNs('1.5us', '--skew'), 1500);
+  assert.equal(parseNs('0', '--skew'), 0);
+  assert.throws(() => parseNs('300', '--skew'), /with a unit/);
+  assert.throws(() => parseNs('5s', '--skew'), /with a unit/);
+  assert.throws(() => parseNs('2ms', '--skew'), /at most 1ms/);
+  assert.deepEqual(parseSkew('-2us:2us:100ns'), { kind: 'sweep', fromNs: -2000, toNs: 2000, stepNs: 100 });
+  assert.deepEqual(sweepPoints(-200, 200, 100), [-200, -100, 0, 100, 200]);
+  assert.throws(() => parseSkew('2us:-2us:100ns'), /must go up/);
+  assert.throws(() => parseSkew('0:1us:0ns'), /step must be positive/);
+  assert.equal(windowCall(['accept', 'recv']), 'recv');
+  assert.equal(windowCall([]), 'close');
+});
+
+test('--skew without --race cross-thread is a usage error', () => {
+  const r = runCli(['--skew', '300ns', '--iterations', '10']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^close-stress: error: --skew needs --race cross-thread/);
+});
