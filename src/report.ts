@@ -89,7 +89,7 @@ export function renderTable(result: RunResult): string {
   }
   out.push(...probeSection(result), ...skewSection(result));
   out.push(verdictLine(result));
-  return out.join('\n') + '\n';
+  return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
 
 const fmtNs = (ns: number): string => `${ns}ns`;
