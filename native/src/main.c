@@ -51,9 +51,14 @@ struct options {
     int race;       /* enum cs_race */
     int reset_side; /* enum cs_side */
     int family;     /* 4 or 6 */
+    unsigned probes;     /* CS_PROBE_BIT()s */
+    int skew_set;        /* --skew given: one fixed skew for every step */
+    int64_t skew_ns;
     const char *journal; /* NULL: stdout */
     int force;
 };
+
+#define MAX_SKEW_NS 1000000 /* src/options.ts MAX_SKEW_NS */
 
 /* ---- refusals: one line, exit 2 (src/errors.ts UsageError) --------------- */
 
@@ -83,6 +88,10 @@ static void help(void) {
         "  --race <shape>        same-thread or cross-thread (default: same-thread)\n"
         "  --reset-side <side>   server or client: which end sends the RST (default: server)\n"
         "  --family <4|6>        IPv4 (127.0.0.1) or IPv6 (::1) loopback (default: 4)\n"
+        "  --probe <list>        also run these on the victim after the RST, before its close:\n"
+        "                        shutdown,send,recv,sockerror,accept or all\n"
+        "  --skew <duration>     cross-thread: delay the victim (300ns; negative delays the\n"
+        "                        resetter). Sweeps and auto search run in close-stress (Node).\n"
         "  --journal <file>      write the JSONL journal here (default: stdout; - is stdout)\n"
         "  --force               overwrite an existing --journal file\n"
         "  -V, --version         print the version\n"
@@ -185,9 +194,64 @@ static int parse_choice(const char *text, const char *flag, const char *const *c
     return -1;
 }
 
+/* src/options.ts parseProbes: names from the core's own table, kept in its order. */
+static unsigned parse_probes(const char *text) {
+    char list[128] = "";
+    for (int c = CS_CALL_SHUTDOWN; c < CS_CALL_COUNT; c++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c > CS_CALL_SHUTDOWN ? ", " : "", cs_call_names[c]);
+    char *copy = strdup(text);
+    if (!copy) usage_error("out of memory");
+    unsigned bits = 0;
+    int parts = 0;
+    for (char *part = copy, *next; part; part = next, parts++) {
+        next = strchr(part, ',');
+        if (next) *next++ = '\0';
+        while (isspace((unsigned char)*part)) part++;
+        for (char *end = part + strlen(part); end > part && isspace((unsigned char)end[-1]);) *--end = '\0';
+        if (strcmp(part, "all") == 0 && parts == 0 && !next) { free(copy); return CS_PROBE_ALL; }
+        int found = -1;
+        for (int c = CS_CALL_SHUTDOWN; c < CS_CALL_COUNT; c++)
+            if (strcmp(part, cs_call_names[c]) == 0) found = c;
+        if (found < 0) usage_error("--probe takes a list of %s or all, not '%s'", list, part);
+        if (bits & CS_PROBE_BIT(found)) usage_error("--probe lists a probe twice: '%s'", text);
+        bits |= CS_PROBE_BIT(found);
+    }
+    free(copy);
+    return bits;
+}
+
+/* src/options.ts parseNs: `300ns`, `-2us`, `1.5us`, `0`, in whole nanoseconds. */
+static int64_t parse_ns(const char *text, const char *flag) {
+    const char *b = text, *e = text + strlen(text);
+    while (b < e && isspace((unsigned char)*b)) b++;
+    while (e > b && isspace((unsigned char)e[-1])) e--;
+    int negative = b < e && *b == '-';
+    const char *num = b + negative, *p = num;
+    while (p < e && isdigit((unsigned char)*p)) p++;
+    int ok = p > num;
+    if (ok && p < e && *p == '.') {
+        const char *frac = ++p;
+        while (p < e && isdigit((unsigned char)*p)) p++;
+        ok = p > frac;
+    }
+    double unit = 0;
+    size_t rest = (size_t)(e - p);
+    if (!ok) unit = 0;
+    else if (rest == 2 && strncmp(p, "ns", 2) == 0) unit = 1;
+    else if (rest == 2 && strncmp(p, "us", 2) == 0) unit = 1e3;
+    else if (rest == 3 && strncmp(p, "\xc2\xb5s", 3) == 0) unit = 1e3; /* µs */
+    else if (rest == 2 && strncmp(p, "ms", 2) == 0) unit = 1e6;
+    else if (rest == 0 && p - num == 1 && *num == '0') unit = 1;
+    if (unit == 0) usage_error("%s takes a duration with a unit (300ns, -2us, 1.5us), not '%s'", flag, text);
+    double value = strtod(num, NULL) * unit;
+    int64_t ns = value > 2.0 * MAX_SKEW_NS ? 2 * MAX_SKEW_NS : (int64_t)(value + 0.5);
+    if (ns > MAX_SKEW_NS) usage_error("%s takes at most 1ms either way, not '%s'", flag, text);
+    return negative ? -ns : ns;
+}
+
 static void parse_args(int argc, char **argv, int allowed, struct options *o) {
     const char *cores = NULL, *iterations = "100000", *race = "same-thread";
-    const char *side = "server", *family = "4";
+    const char *side = "server", *family = "4", *probes = NULL, *skew = NULL;
     int sweep_on = 1;
     const struct { const char *flag, *spec; const char **slot; } valued[] = {
         {"--cores", "--cores <spec>", &cores},
@@ -195,6 +259,8 @@ static void parse_args(int argc, char **argv, int allowed, struct options *o) {
         {"--race", "--race <shape>", &race},
         {"--reset-side", "--reset-side <side>", &side},
         {"--family", "--family <4|6>", &family},
+        {"--probe", "--probe <list>", &probes},
+        {"--skew", "--skew <spec>", &skew},
         {"--journal", "--journal <file>", &o->journal},
     };
 
@@ -227,6 +293,15 @@ static void parse_args(int argc, char **argv, int allowed, struct options *o) {
     o->reset_side = parse_choice(side, "--reset-side", side_names, 2);
     static const char *const families[] = {"4", "6"};
     o->family = parse_choice(family, "--family", families, 2) == 0 ? 4 : 6;
+    if (skew) {
+        if (strcmp(skew, "auto") == 0 || strchr(skew, ':'))
+            usage_error("--skew %s: " TOOL " runs one fixed skew; sweeps and auto run in close-stress (Node)", skew);
+        o->skew_ns = parse_ns(skew, "--skew");
+        o->skew_set = 1;
+        if (o->race != CS_RACE_CROSS_THREAD)
+            usage_error("--skew needs --race cross-thread: only two threads have a skew between them");
+    }
+    if (probes) o->probes = parse_probes(probes);
     if (o->journal && strcmp(o->journal, "-") == 0) o->journal = NULL;
 }
 
@@ -256,6 +331,8 @@ static void jraw(struct json *j, const char *s, size_t n) {
     j->p[j->len] = '\0';
 }
 
+#define JLIT(j, literal) jraw((j), (literal), sizeof(literal) - 1)
+
 static void jf(struct json *j, const char *fmt, ...) {
     char small[256];
     va_list ap;
@@ -275,21 +352,21 @@ static void jf(struct json *j, const char *fmt, ...) {
 
 /* A JSON string; bytes >= 0x80 pass through (uname and CPU names are UTF-8 or ASCII). */
 static void jstr(struct json *j, const char *s) {
-    jraw(j, "\"", 1);
+    JLIT(j, "\"");
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') { char esc[2] = {'\\', (char)c}; jraw(j, esc, 2); }
         else if (c < 0x20) jf(j, "\\u%04x", c);
         else jraw(j, (const char *)&c, 1);
     }
-    jraw(j, "\"", 1);
+    JLIT(j, "\"");
 }
 
 static void jkey(struct json *j, int *first, const char *key) {
-    if (!*first) jraw(j, ",", 1);
+    if (!*first) JLIT(j, ",");
     *first = 0;
     jstr(j, key);
-    jraw(j, ":", 1);
+    JLIT(j, ":");
 }
 
 static void jcount(struct json *j, uint64_t v) {
@@ -300,7 +377,7 @@ static int journal_fd = 1;
 
 /* One line, then fsync: a journal cut off by a crash keeps every line it shows. */
 static void write_line(struct json *j) {
-    jraw(j, "\n", 1);
+    JLIT(j, "\n");
     size_t off = 0;
     while (off < j->len) {
         ssize_t n = write(journal_fd, j->p + off, j->len - off);
@@ -407,26 +484,35 @@ static void write_environment(struct json *j, const int *allowed, int m) {
     gethostname(host, sizeof host - 1);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
 
-    jraw(j, "{\"os\":{\"type\":", 14);
+    JLIT(j, "{\"os\":{\"type\":");
     jstr(j, u.sysname);
-    jraw(j, ",\"platform\":", 12);
+    JLIT(j, ",\"platform\":");
     jstr(j, cs_os_name());
-    jraw(j, ",\"release\":", 11);
+    JLIT(j, ",\"release\":");
     jstr(j, u.release);
-    jraw(j, ",\"version\":", 11);
+    JLIT(j, ",\"version\":");
     jstr(j, u.version);
-    jraw(j, ",\"arch\":", 8);
+    JLIT(j, ",\"arch\":");
     jstr(j, node_arch());
-    jraw(j, "},\"cpu\":{\"model\":", 17);
+    JLIT(j, "},\"cpu\":{\"model\":");
     jstr(j, model);
     jf(j, ",\"online\":%ld,\"allowed\":[", online > 0 ? online : (long)m);
     for (int i = 0; i < m; i++) jf(j, i ? ",%d" : "%d", allowed[i]);
     jf(j, "],\"canPin\":%s},\"memoryBytes\":", cs_os_can_pin() ? "true" : "false");
     jcount(j, memory_bytes());
-    jraw(j, ",\"hostname\":", 12);
+    JLIT(j, ",\"hostname\":");
     jstr(j, host);
-    jraw(j, ",\"tool\":{\"name\":\"" TOOL "\",\"version\":\"" CS_TOOL_VERSION "\"}}",
-         strlen(",\"tool\":{\"name\":\"" TOOL "\",\"version\":\"" CS_TOOL_VERSION "\"}}"));
+    JLIT(j, ",\"tool\":{\"name\":\"" TOOL "\",\"version\":\"" CS_TOOL_VERSION "\"}}");
+}
+
+static void write_probe_names(struct json *j, unsigned probes) {
+    int first = 1;
+    for (int c = CS_CALL_SHUTDOWN; c < CS_CALL_COUNT; c++) {
+        if (!(probes & CS_PROBE_BIT(c))) continue;
+        if (!first) JLIT(j, ",");
+        first = 0;
+        jstr(j, cs_call_names[c]);
+    }
 }
 
 static void write_run_header(struct json *j, const struct options *o, const int *allowed, int m) {
@@ -436,10 +522,12 @@ static void write_run_header(struct json *j, const struct options *o, const int 
           "\"tool\":{\"name\":\"" TOOL "\",\"version\":\"" CS_TOOL_VERSION "\"},\"options\":{\"cores\":[");
     for (int i = 0; i < o->steps; i++) jf(j, i ? ",%d" : "%d", o->cores[i]);
     /* quiet and logLevel describe this program as it is: no progress bars, no log. */
-    jf(j, "],\"iterations\":%llu,\"race\":\"%s\",\"resetSide\":\"%s\",\"family\":%d,"
-          "\"force\":%s,\"quiet\":true,\"logLevel\":\"silent\"},",
-       (unsigned long long)o->iterations, race_names[o->race], side_names[o->reset_side], o->family,
-       o->force ? "true" : "false");
+    jf(j, "],\"iterations\":%llu,\"race\":\"%s\",\"resetSide\":\"%s\",\"family\":%d,\"probes\":[",
+       (unsigned long long)o->iterations, race_names[o->race], side_names[o->reset_side], o->family);
+    write_probe_names(j, o->probes);
+    if (o->skew_set) jf(j, "],\"skew\":{\"kind\":\"fixed\",\"ns\":%lld}", (long long)o->skew_ns);
+    else jf(j, "],\"skew\":{\"kind\":\"none\"}");
+    jf(j, ",\"force\":%s,\"quiet\":true,\"logLevel\":\"silent\"},", o->force ? "true" : "false");
     jf(j, "\"race\":{\"shape\":\"%s\",\"resetSide\":\"%s\",\"victim\":\"%s\"},\"environment\":",
        race_names[o->race], side_names[o->reset_side],
        o->reset_side == CS_RESET_SERVER ? "client" : "server");
@@ -462,13 +550,13 @@ static const char *errno_key(int e, char *buf, size_t n) {
 
 static void write_cpu_list(struct json *j, const uint64_t *mask) {
     int first = 1;
-    jraw(j, "[", 1);
+    JLIT(j, "[");
     for (int c = 0; c < CS_CPU_MASK_WORDS * 64; c++) {
         if (!((mask[c / 64] >> (c % 64)) & 1)) continue;
         jf(j, first ? "%d" : ",%d", c);
         first = 0;
     }
-    jraw(j, "]", 1);
+    JLIT(j, "]");
 }
 
 /* Errors of one row, slot 0 excluded when it counts successes. */
@@ -476,15 +564,80 @@ static uint64_t write_errors(struct json *j, const uint64_t *row, int from) {
     uint64_t total = 0;
     int first = 1;
     char buf[32];
-    jraw(j, "{", 1);
+    JLIT(j, "{");
     for (int e = from; e < CS_ERRNO_SLOTS; e++) {
         if (!row[e]) continue;
         jkey(j, &first, errno_key(e, buf, sizeof buf));
         jcount(j, row[e]);
         total += row[e];
     }
-    jraw(j, "}", 1);
+    JLIT(j, "}");
     return total;
+}
+
+/* StepTally.calls: the victim close, the resetting close, and the probes that ran.
+ * Returns the victim close() calls made. */
+static uint64_t write_calls(struct json *j, const struct options *o,
+                            uint64_t calls[CS_CALL_COUNT][CS_ERRNO_SLOTS]) {
+    uint64_t close_attempts = 0;
+    int first = 1;
+    JLIT(j, "{");
+    for (int k = 0; k < CS_CALL_COUNT; k++) {
+        /* Probes that did not run are absent, not zero (src/tally.ts). */
+        if (k >= CS_CALL_SHUTDOWN && !(o->probes & CS_PROBE_BIT(k))) continue;
+        jkey(j, &first, cs_call_names[k]);
+        JLIT(j, "{\"ok\":");
+        jcount(j, calls[k][0]);
+        JLIT(j, ",\"errors\":");
+        uint64_t errors = write_errors(j, calls[k], 1);
+        JLIT(j, "}");
+        if (k == CS_CALL_VICTIM_CLOSE) close_attempts = calls[k][0] + errors;
+    }
+    JLIT(j, "}");
+    return close_attempts;
+}
+
+/* Histogram (contract: sparse [lower bound ns, count], ascending). */
+static void write_histogram(struct json *j, const uint64_t *buckets) {
+    int first = 1;
+    JLIT(j, "{\"unit\":\"ns\",\"scheme\":\"log-linear-16\",\"counts\":[");
+    for (unsigned b = 0; b < CS_LAT_BUCKETS; b++) {
+        if (!buckets[b]) continue;
+        jf(j, "%s[%llu,%llu]", first ? "" : ",", (unsigned long long)cs_latency_bucket_low(b),
+           (unsigned long long)buckets[b]);
+        first = 0;
+    }
+    JLIT(j, "]}");
+}
+
+struct skew_stats {
+    uint64_t samples;
+    int64_t median_ns, p10_ns, p90_ns;
+};
+
+/* src/tally.ts skewStats: quantiles from the 10 ns buckets. */
+static void skew_stats(const uint64_t *counts, struct skew_stats *out) {
+    out->samples = 0;
+    for (int i = 0; i < CS_SKEW_BUCKETS; i++) out->samples += counts[i];
+    if (!out->samples) return;
+    const double qs[3] = {0.5, 0.1, 0.9};
+    int64_t *at[3] = {&out->median_ns, &out->p10_ns, &out->p90_ns};
+    for (int q = 0; q < 3; q++) {
+        uint64_t seen = 0;
+        *at[q] = (int64_t)CS_SKEW_HALF * CS_SKEW_BUCKET_NS;
+        for (int i = 0; i < CS_SKEW_BUCKETS; i++) {
+            seen += counts[i];
+            if ((double)seen >= qs[q] * (double)out->samples) {
+                *at[q] = (int64_t)(i - CS_SKEW_HALF) * CS_SKEW_BUCKET_NS;
+                break;
+            }
+        }
+    }
+}
+
+static void write_skew_stats(struct json *j, const struct skew_stats *st) {
+    jf(j, "{\"samples\":%llu,\"medianNs\":%lld,\"p10Ns\":%lld,\"p90Ns\":%lld}",
+       (unsigned long long)st->samples, (long long)st->median_ns, (long long)st->p10_ns, (long long)st->p90_ns);
 }
 
 struct kernel_read {
@@ -513,8 +666,12 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
                                       int m, int interrupted, const struct kernel_read *before,
                                       const struct kernel_read *after) {
     static uint64_t calls[CS_CALL_COUNT][CS_ERRNO_SLOTS], setup[CS_STAGE_COUNT][CS_ERRNO_SLOTS];
+    static uint64_t probe_setup[CS_ERRNO_SLOTS], latency[2][CS_LAT_BUCKETS], skew[CS_SKEW_BUCKETS];
     memset(calls, 0, sizeof calls);
     memset(setup, 0, sizeof setup);
+    memset(probe_setup, 0, sizeof probe_setup);
+    memset(latency, 0, sizeof latency);
+    memset(skew, 0, sizeof skew);
     uint64_t trials = 0, strangers = 0, released = 0, retained = 0, reused = 0, start = UINT64_MAX, end = 0;
     struct step_outcome out = {0, 0, -1};
     for (int i = 0; i < cores; i++) {
@@ -528,6 +685,10 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
             for (int e = 0; e < CS_ERRNO_SLOTS; e++) calls[k][e] += c->calls[k][e];
         for (int s = 0; s < CS_STAGE_COUNT; s++)
             for (int e = 0; e < CS_ERRNO_SLOTS; e++) setup[s][e] += c->setup[s][e];
+        for (int e = 0; e < CS_ERRNO_SLOTS; e++) probe_setup[e] += c->probe_setup[e];
+        for (int k = 0; k < 2; k++)
+            for (int b = 0; b < CS_LAT_BUCKETS; b++) latency[k][b] += c->close_latency[k][b];
+        for (int b = 0; b < CS_SKEW_BUCKETS; b++) skew[b] += c->skew[b];
         if (c->start_ns > 0 && c->start_ns < start) start = c->start_ns;
         if (c->end_ns > end) end = c->end_ns;
         if (c->lane_stage != 0 && out.failed_lane < 0) out.failed_lane = i;
@@ -536,22 +697,13 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
     jf(j, "{\"type\":\"step\",\"step\":{\"cores\":%d,\"threads\":%d,\"oversubscribed\":%s,\"trials\":",
        cores, threads, threads > m ? "true" : "false");
     jcount(j, trials);
-    jraw(j, ",\"elapsedNs\":", 13);
+    JLIT(j, ",\"elapsedNs\":");
     jcount(j, end > start ? end - start : 0);
 
-    jraw(j, ",\"calls\":{", 10);
+    JLIT(j, ",\"calls\":");
+    out.close_attempts = write_calls(j, o, calls);
+    JLIT(j, ",\"setupFailures\":{");
     int first = 1;
-    for (int k = 0; k < CS_CALL_COUNT; k++) {
-        jkey(j, &first, cs_call_names[k]);
-        jraw(j, "{\"ok\":", 6);
-        jcount(j, calls[k][0]);
-        jraw(j, ",\"errors\":", 10);
-        uint64_t errors = write_errors(j, calls[k], 1);
-        jraw(j, "}", 1);
-        if (k == CS_CALL_VICTIM_CLOSE) out.close_attempts = calls[k][0] + errors;
-    }
-    jraw(j, "},\"setupFailures\":{", 19);
-    first = 1;
     uint64_t setup_failed = 0;
     for (int s = 0; s < CS_STAGE_COUNT; s++) {
         int any = 0;
@@ -560,9 +712,9 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
         jkey(j, &first, cs_stage_names[s]);
         setup_failed += write_errors(j, setup[s], 0);
     }
-    jraw(j, "},\"setupFailed\":", 16);
+    JLIT(j, "},\"setupFailed\":");
     jcount(j, setup_failed);
-    jraw(j, ",\"strangers\":", 13);
+    JLIT(j, ",\"strangers\":");
     jcount(j, strangers);
     jf(j, ",\"victimFd\":{\"released\":%llu,\"retained\":%llu,\"reused\":%llu},\"lanes\":[",
        (unsigned long long)released, (unsigned long long)retained, (unsigned long long)reused);
@@ -571,28 +723,55 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
         jf(j, "%s{\"cpu\":%d,\"resetCpu\":%d,\"pinned\":%s,\"trials\":", i ? "," : "", jobs[i].cfg.cpu,
            jobs[i].cfg.reset_cpu, c->pinned == 1 ? "true" : "false");
         jcount(j, c->done);
-        jraw(j, ",\"cpusSeen\":", 12);
+        JLIT(j, ",\"cpusSeen\":");
         write_cpu_list(j, c->victim_cpus);
-        jraw(j, ",\"resetCpusSeen\":", 17);
+        JLIT(j, ",\"resetCpusSeen\":");
         write_cpu_list(j, c->reset_cpus);
         if (c->lane_stage != 0) {
             char stage[32], buf[32];
             if (c->lane_stage < LANE_STAGE_COUNT) snprintf(stage, sizeof stage, "%s", cs_lane_stage_names[c->lane_stage]);
             else snprintf(stage, sizeof stage, "stage %llu", (unsigned long long)c->lane_stage);
-            jraw(j, ",\"failure\":{\"stage\":", 20);
+            JLIT(j, ",\"failure\":{\"stage\":");
             jstr(j, stage);
-            jraw(j, ",\"errno\":", 9);
+            JLIT(j, ",\"errno\":");
             int e = c->lane_errno < CS_ERRNO_SLOTS ? (int)c->lane_errno : CS_ERRNO_SLOTS - 1;
             jstr(j, errno_key(e, buf, sizeof buf));
-            jraw(j, "}", 1);
+            JLIT(j, "}");
         }
-        jraw(j, "}", 1);
+        JLIT(j, "}");
     }
-    jf(j, "],\"interrupted\":%s", interrupted ? "true" : "false");
+    jf(j, "],\"interrupted\":%s,\"probes\":[", interrupted ? "true" : "false");
+    write_probe_names(j, o->probes);
+    JLIT(j, "],\"probeSetupFailures\":");
+    write_errors(j, probe_setup, 0);
+    JLIT(j, ",\"latency\":{\"close\":{\"ok\":");
+    write_histogram(j, latency[0]);
+    JLIT(j, ",\"error\":");
+    write_histogram(j, latency[1]);
+    JLIT(j, "}}");
+    struct skew_stats achieved = {0};
+    if (threads > cores) {
+        skew_stats(skew, &achieved);
+        if (achieved.samples > 0) {
+            JLIT(j, ",\"achievedSkew\":");
+            write_skew_stats(j, &achieved);
+        }
+    }
+    if (o->skew_set) {
+        /* src/skew.ts point(): the asked skew, what was achieved, and the outcomes. */
+        jf(j, ",\"skew\":{\"mode\":\"fixed\",\"points\":[{\"askedNs\":%lld,\"achievedMedianNs\":%lld,\"achieved\":",
+           (long long)o->skew_ns, (long long)achieved.median_ns);
+        write_skew_stats(j, &achieved);
+        JLIT(j, ",\"trials\":");
+        jcount(j, trials);
+        JLIT(j, ",\"calls\":");
+        write_calls(j, o, calls);
+        JLIT(j, "}]}");
+    }
     if (before->n >= 0 && after->n >= 0) {
-        jraw(j, ",\"kernel\":{\"source\":", 20);
+        JLIT(j, ",\"kernel\":{\"source\":");
         jstr(j, after->source);
-        jraw(j, ",\"scope\":\"machine\",\"deltas\":{", 29);
+        JLIT(j, ",\"scope\":\"machine\",\"deltas\":{");
         first = 1;
         for (int a = 0; a < after->n; a++)
             for (int b = 0; b < before->n; b++) {
@@ -601,9 +780,9 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
                 jf(j, "%lld", (long long)(after->list[a].value - before->list[b].value));
                 break;
             }
-        jraw(j, "}}", 2);
+        JLIT(j, "}}");
     }
-    jraw(j, "}}", 2);
+    JLIT(j, "}}");
     write_line(j);
     out.trials = trials;
     return out;
@@ -640,6 +819,8 @@ static void plan_lanes(const struct options *o, int cores, const int *allowed, i
         cfg->reset_side = o->reset_side;
         cfg->cpu = pin ? allowed[i % m] : -1;
         cfg->reset_cpu = o->race == CS_RACE_CROSS_THREAD && pin ? allowed[(i + 1) % m] : -1;
+        cfg->probes = o->probes;
+        cfg->skew_ns = o->skew_ns;
     }
 }
 
@@ -776,7 +957,7 @@ int main(int argc, char **argv) {
     iso_now(now, sizeof now);
     jf(&j, "{\"type\":\"end\",\"status\":\"%s\"", status);
     if (error[0]) {
-        jraw(&j, ",\"error\":", 9);
+        JLIT(&j, ",\"error\":");
         jstr(&j, error);
     }
     jf(&j, ",\"finishedAt\":\"%s\"}", now);
