@@ -56,10 +56,22 @@ export interface LaneConfig {
   skewNs: number;
 }
 
+/** The kernel's TCP counters, machine-wide: other traffic on the host counts too. */
+export interface TcpCounters {
+  /** Where they were read: "/proc/net/snmp Tcp + /proc/net/netstat TcpExt", "sysctl net.inet.tcp.stats ...". */
+  source: string;
+  /** The kernel's own names ("OutRsts", "tcps_sndctrl") to their values now. */
+  counters: Record<string, number>;
+  /** What each counter really counts (FreeBSD's tcps_sndctrl is SYN+FIN+RST, not RSTs). */
+  meanings: Record<string, string>;
+}
+
 interface Binding {
   layout(): Layout;
   platform(): Platform;
   runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
+  /** Throws (code = errno name) when this OS's counters cannot be read. */
+  tcpCounters(): TcpCounters;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

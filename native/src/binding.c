@@ -178,11 +178,36 @@ static napi_value run_lane(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* tcpCounters(): the kernel's machine-wide TCP counters now; callers diff two reads. */
+static napi_value tcp_counters(napi_env env, napi_callback_info info) {
+    (void)info;
+    struct cs_tcp_counter list[CS_TCP_COUNTERS_MAX];
+    const char *source = "";
+    int n = cs_tcp_counters(list, CS_TCP_COUNTERS_MAX, &source);
+    if (n < 0) {
+        napi_throw_error(env, cs_errno_name(-n), "cannot read the kernel's TCP counters");
+        return NULL;
+    }
+    napi_value o, counters, meanings;
+    CHECK(env, napi_create_object(env, &o));
+    CHECK(env, napi_create_object(env, &counters));
+    CHECK(env, napi_create_object(env, &meanings));
+    for (int i = 0; i < n; i++) {
+        set(env, counters, list[i].name, num(env, (double)list[i].value));
+        set(env, meanings, list[i].name, str(env, list[i].meaning));
+    }
+    set(env, o, "source", str(env, source));
+    set(env, o, "counters", counters);
+    set(env, o, "meanings", meanings);
+    return o;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     napi_property_descriptor props[] = {
         {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
         {"platform", NULL, platform, NULL, NULL, NULL, napi_default, NULL},
         {"runLane", NULL, run_lane, NULL, NULL, NULL, napi_default, NULL},
+        {"tcpCounters", NULL, tcp_counters, NULL, NULL, NULL, napi_default, NULL},
     };
     if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
         return NULL;

@@ -129,6 +129,18 @@ int cs_os_current_cpu(void);                  /* -1 when unknown */
 uint64_t cs_os_now_ns(void);
 const char *cs_os_name(void);
 
+/* Machine-wide TCP counters (counters.c): every connection on the host
+ * counts, not only ours. `meaning` says what the kernel really counts. */
+struct cs_tcp_counter {
+    const char *name;    /* the kernel's own name: "OutRsts", "tcps_sndctrl" */
+    const char *meaning;
+    uint64_t value;
+};
+#define CS_TCP_COUNTERS_MAX 64
+/* Fills up to max counters; returns how many, or -errno when none can be
+ * read. *source says where they came from ("/proc/net/snmp ...", "sysctl ..."). */
+int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source);
+
 /* errno names as this OS's headers define them (errnames.c). */
 const char *cs_errno_name(int err);
 

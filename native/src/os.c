@@ -1,6 +1,8 @@
 /*
  * Everything that differs between Linux, FreeBSD and macOS, behind tiny
  * functions so that the trial loop in core.c stays one portable file.
+ * Each function has one body per OS; an OS not listed gets the honest
+ * fallback (no pinning, CPU unknown) rather than a guess.
  */
 #if defined(__linux__)
 #define _GNU_SOURCE
@@ -10,15 +12,16 @@
 
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__linux__)
 #include <sched.h>
 #elif defined(__FreeBSD__)
+/* sys/param.h first: it defines __FreeBSD_version and what sys/cpuset.h needs.
+ * sched_getcpu() is declared only when __BSD_VISIBLE (no _POSIX_C_SOURCE). */
 #include <sys/param.h>
 #include <sys/cpuset.h>
 #include <sched.h>
-#elif defined(__APPLE__)
-#include <unistd.h>
 #endif
 
 const char *cs_os_name(void) {
@@ -37,59 +40,100 @@ int cs_os_can_pin(void) {
 #if defined(__linux__) || defined(__FreeBSD__)
     return 1;
 #else
-    /* macOS has only affinity *tags*, which the scheduler may ignore. */
+    /* macOS has only affinity *tags* (thread_policy_set), which the
+     * scheduler is free to ignore: claiming a pin there would be a lie. */
     return 0;
 #endif
 }
 
-int cs_os_allowed_cpus(int *cpus, int max) {
-    int n = 0;
 #if defined(__linux__)
+static int allowed_cpus(int *cpus, int max) {
     cpu_set_t set;
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    int n = 0;
     for (int c = 0; c < CPU_SETSIZE && n < max; c++)
         if (CPU_ISSET(c, &set)) cpus[n++] = c;
-#elif defined(__FreeBSD__)
-    cpuset_t set;
-    CPU_ZERO(&set);
-    if (cpuset_getaffinity(CPU_LEVEL_WHICH, CPU_WHICH_PID, -1, sizeof set, &set) != 0)
-        return -errno;
-    for (int c = 0; c < CPU_SETSIZE && n < max; c++)
-        if (CPU_ISSET(c, &set)) cpus[n++] = c;
-#else
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (online < 1) online = 1;
-    for (int c = 0; c < online && n < max; c++) cpus[n++] = c;
-#endif
     return n;
 }
 
-int cs_os_pin_self(int cpu) {
-    if (cpu < 0) return 0;
-#if defined(__linux__)
+static int pin_self(int cpu) {
+    if (cpu >= CPU_SETSIZE) return EINVAL;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     /* pid 0 is the calling *thread* for sched_setaffinity on Linux. */
     return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
+}
+
+static int current_cpu(void) {
+    return sched_getcpu();
+}
+
 #elif defined(__FreeBSD__)
+/* The calling thread's own mask (id -1 = this thread), as Linux's
+ * sched_getaffinity(0) reads it: `cpuset -l 2,3 close-stress-core` limits it. */
+static int allowed_cpus(int *cpus, int max) {
+    cpuset_t set;
+    CPU_ZERO(&set);
+    if (cpuset_getaffinity(CPU_LEVEL_WHICH, CPU_WHICH_TID, -1, sizeof set, &set) != 0)
+        return -errno;
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+        if (CPU_ISSET(c, &set)) cpus[n++] = c;
+    return n;
+}
+
+static int pin_self(int cpu) {
+    if (cpu >= CPU_SETSIZE) return EINVAL;
     cpuset_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return cpuset_setaffinity(CPU_LEVEL_WHICH, CPU_WHICH_TID, -1, sizeof set, &set) == 0
                ? 0 : errno;
-#else
-    return ENOTSUP;
-#endif
 }
 
-int cs_os_current_cpu(void) {
-#if defined(__linux__) || (defined(__FreeBSD__) && __FreeBSD_version >= 1301000)
+static int current_cpu(void) {
+    /* sched_getcpu() arrived in 13.1 (__FreeBSD_version 1301000); on older
+     * releases the CPU seen stays unknown and cpusSeen reads empty. */
+#if __FreeBSD_version >= 1301000
     return sched_getcpu();
 #else
     return -1;
 #endif
+}
+
+#else /* macOS and anything else: threads float, CPU unknown */
+/* No affinity mask to read: every online CPU is allowed. */
+static int allowed_cpus(int *cpus, int max) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+    int n = 0;
+    for (long c = 0; c < online && n < max; c++) cpus[n++] = (int)c;
+    return n;
+}
+
+static int pin_self(int cpu) {
+    (void)cpu;
+    return ENOTSUP;
+}
+
+static int current_cpu(void) {
+    return -1;
+}
+#endif
+
+int cs_os_allowed_cpus(int *cpus, int max) {
+    return allowed_cpus(cpus, max);
+}
+
+int cs_os_pin_self(int cpu) {
+    if (cpu < 0) return 0;
+    return pin_self(cpu);
+}
+
+int cs_os_current_cpu(void) {
+    return current_cpu();
 }
 
 uint64_t cs_os_now_ns(void) {
