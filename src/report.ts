@@ -1,5 +1,6 @@
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
+import { rstsPerReset } from './kernel.js';
 import { sumCounts } from './tally.js';
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -87,12 +88,31 @@ export function renderTable(result: RunResult): string {
         (fd.released + fd.reused > 0 ? 'Retrying close() on this OS can close a stranger\'s descriptor.' : ''),
     );
   }
-  out.push(...probeSection(result), ...skewSection(result));
+  out.push(...kernelSection(result), ...probeSection(result), ...skewSection(result));
   out.push(verdictLine(result));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
 
 const fmtNs = (ns: number): string => `${ns}ns`;
+
+/** The kernel's word on the injection: RSTs sent per resetting close, per step. */
+function kernelSection(result: RunResult): string[] {
+  const steps = result.steps.filter((s) => s.kernel?.rstCounter);
+  const first = steps[0]?.kernel;
+  if (!first?.rstCounter) return [];
+  const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
+  const out = [
+    `kernel (${first.source}, machine-wide: other traffic adds to it): ${first.rstCounter.name} per resetting close: ` +
+      per.map(({ s, r }) => `${s.cores} cores ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
+  ];
+  if (first.rstCounter.name !== 'OutRsts') out.push(`  (${first.rstCounter.name}: ${first.rstCounter.meaning})`);
+  for (const { s, r } of per) {
+    if (r !== undefined && r < 1) {
+      out.push(`warning: ${s.cores}-core step: the kernel counted fewer RSTs than resetting closes (${r.toFixed(2)} per close): the RST injection did not happen and this step is not evidence.`);
+    }
+  }
+  return out;
+}
 
 /** One row per step and probe: each syscall's own outcomes and POSIX verdict. */
 function probeSection(result: RunResult): string[] {

@@ -8,6 +8,7 @@ import { buildPlan, type StepPlan } from './plan.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { stepResult, type RunResult, type StepResult } from './result.js';
+import { rstsPerReset } from './kernel.js';
 import { measureWithSkew } from './skew.js';
 import type { StepContext } from './step.js';
 import { closeAttempts, type StepTally } from './tally.js';
@@ -94,6 +95,10 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
       const { tally, failedLanes } = await measureWithSkew(ctx, step, options.skew);
       tally.interrupted = signal !== undefined;
       steps.push(stepResult(tally));
+      const rsts = rstsPerReset(tally.kernel, tally.calls.resetClose.ok);
+      if (rsts !== undefined && rsts < 1) {
+        log.warn({ event: 'no-rst', cores: step.cores, rstsPerReset: rsts, counter: tally.kernel?.rstCounter?.name }, `${step.cores}-core step: the kernel counted fewer RSTs than resetting closes; the step is not evidence`);
+      }
       log.info({ event: 'step', cores: step.cores, trials: tally.trials, elapsedNs: tally.elapsedNs, close: tally.calls.close, setupFailed: tally.setupFailed }, 'step finished');
       checkStep(tally, step, failedLanes);
     }

@@ -1,3 +1,4 @@
+import { kernelCheck, readCounters } from './kernel.js';
 import type { Layout, Platform } from './native.js';
 import { StepMemory } from './memory.js';
 import type { Options } from './options.js';
@@ -31,8 +32,11 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   if (ctx.stopping()) memory.stop();
   ctx.progress.startStep(step, memory, trials, detail);
   try {
+    const before = readCounters();
     const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs);
+    const after = readCounters();
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
+    tally.kernel = kernelCheck(before, after);
     ctx.progress.endStep(tally.trials);
     return { tally, failedLanes };
   } finally {

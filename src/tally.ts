@@ -1,5 +1,6 @@
 import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from './native.js';
 import type { StepMemory } from './memory.js';
+import type { KernelCheck } from './kernel.js';
 import type { StepPlan } from './plan.js';
 
 export type CallName = (typeof CALLS)[number];
@@ -73,6 +74,8 @@ export interface StepTally {
   latency: { close: { ok: Histogram; error: Histogram } };
   /** Cross-thread runs: how far apart the two threads really started. */
   achievedSkew?: SkewStats;
+  /** The kernel's own TCP counters over the step (machine-wide). */
+  kernel?: KernelCheck;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */
   skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
 }
@@ -264,6 +267,7 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     addCounts(out.probeSetupFailures, t.probeSetupFailures);
     out.latency.close.ok = mergeHistograms(out.latency.close.ok, t.latency.close.ok);
     out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
+    if (out.kernel && t.kernel) addCounts(out.kernel.deltas, t.kernel.deltas);
   }
   return out;
 }

@@ -83,3 +83,17 @@ test('the kernel counts at least one RST sent per trial (/proc/net/snmp OutRsts)
   // Machine-wide counter: other traffic can only add to it.
   assert.ok(after - before >= closes, `OutRsts grew by ${after - before} for ${closes} resetting closes`);
 });
+
+test('each step carries the kernel counter deltas, and the report states RSTs per resetting close', { skip: !onLinux && 'Linux only' }, (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '2', '--iterations', '3000', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const s of r.result.steps) {
+    assert.equal(s.kernel.scope, 'machine');
+    assert.equal(s.kernel.rstCounter.name, 'OutRsts');
+    assert.ok(s.kernel.deltas.OutRsts >= s.calls.resetClose.ok, `OutRsts +${s.kernel.deltas.OutRsts}`);
+    assert.ok(s.kernel.deltas.ActiveOpens >= s.trials);
+  }
+  assert.match(r.stdout, /OutRsts per resetting close: 1 cores \d+\.\d\d, 2 cores \d+\.\d\d/);
+  assert.doesNotMatch(r.stdout, /injection did not happen/);
+});
