@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { bin, runCli, tempDir } from './helpers/cli.mjs';
+import { bin, buildShim, runCli, tempDir } from './helpers/cli.mjs';
 
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 const onLinux = process.platform === 'linux';
@@ -96,4 +96,32 @@ test('each step carries the kernel counter deltas, and the report states RSTs pe
   }
   assert.match(r.stdout, /OutRsts per resetting close: 1 cores \d+\.\d\d, 2 cores \d+\.\d\d/);
   assert.doesNotMatch(r.stdout, /injection did not happen/);
+});
+
+// A network namespace of the test's own has its own TCP counters: nothing else
+// on the machine can add RSTs to them.
+const ownNetns = onLinux && spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up']).status === 0;
+
+test('when the kernel sent no RST, the step is flagged as not evidence', { skip: !ownNetns && 'needs unshare -n and ip (root, iproute2) for counters no other traffic touches' }, (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, bin,
+    '--cores', '1', '--iterations', '2000', '--json', json, '--quiet'], {
+    encoding: 'utf8', env: { ...process.env, LD_PRELOAD: buildShim(), CLOSE_SHIM_NO_LINGER: '1' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const [s] = JSON.parse(readFileSync(json, 'utf8')).steps;
+  assert.equal(s.kernel.deltas.OutRsts, 0);
+  assert.match(r.stdout, /warning: 1-core step: the kernel counted fewer RSTs than resetting closes .* not evidence/);
+  assert.match(r.stderr, /no-rst/);
+});
+
+test('in a namespace of its own, the kernel counts exactly one RST per resetting close', { skip: !ownNetns && 'needs unshare -n and ip (root, iproute2)' }, (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, bin,
+    '--cores', '2', '--iterations', '2000', '--json', json, '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const s of JSON.parse(readFileSync(json, 'utf8')).steps) {
+    assert.equal(s.kernel.deltas.OutRsts, s.calls.resetClose.ok);
+    assert.equal(s.kernel.deltas.ActiveOpens, s.trials);
+  }
 });

@@ -10,6 +10,8 @@
  *   reuse              closed, then the number is taken by /dev/null at once
  * CLOSE_SHIM_FAIL_CONNECT_EVERY=N makes every Nth TCP connect() fail with
  * EADDRNOTAVAIL (1: all of them), to exercise setup-failure accounting.
+ * CLOSE_SHIM_NO_LINGER=1 makes setsockopt(SO_LINGER) succeed without doing
+ * anything: closes then send a FIN, no RST (the injection silently fails).
  * Each process appends the number it injected to CLOSE_SHIM_COUNT_FILE at
  * exit (a wrapper such as timeout(1) inherits LD_PRELOAD too: sum the lines).
  */
@@ -30,6 +32,7 @@ static unsigned long long injected;
 static int mode; /* 0 release, 1 keep, 2 reuse */
 static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 static unsigned long connects, fail_every;
+static int no_linger;
 
 __attribute__((constructor)) static void shim_init(void) {
     real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
@@ -37,6 +40,7 @@ __attribute__((constructor)) static void shim_init(void) {
     real_connect = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
     const char *every = getenv("CLOSE_SHIM_FAIL_CONNECT_EVERY");
     if (every) fail_every = strtoul(every, NULL, 10);
+    no_linger = getenv("CLOSE_SHIM_NO_LINGER") != NULL;
     if (m && strcmp(m, "keep") == 0) mode = 1;
     else if (m && strcmp(m, "reuse") == 0) mode = 2;
 }
@@ -85,4 +89,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         return -1;
     }
     return real_connect(fd, addr, len);
+}
+
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
+    static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
+    if (!real_setsockopt) real_setsockopt = (int (*)(int, int, int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt");
+    if (no_linger && level == SOL_SOCKET && name == SO_LINGER) return 0;
+    return real_setsockopt(fd, level, name, value, len);
 }
