@@ -87,11 +87,13 @@ export function escapeHtml(value: unknown): string {
 const esc = escapeHtml;
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+/** One notation for every small rate, so 1.5e-3 and 4.0e-4 compare at a glance. */
 function fmtRate(r: number): string {
   if (r === 0) return '0';
-  if (r >= 0.001) return `${+(r * 100).toPrecision(3)}%`;
+  if (r >= 0.01) return `${+(r * 100).toPrecision(3)}%`;
   return r.toExponential(1);
 }
+const fmtDecade = (v: number): string => (v >= 1 ? String(v) : `1e${Math.round(Math.log10(v))}`);
 function fmtNs(ns: number): string {
   if (ns < 1e3) return `${+ns.toPrecision(3)} ns`;
   if (ns < 1e6) return `${+(ns / 1e3).toPrecision(3)} µs`;
@@ -129,8 +131,9 @@ function linearTicks(lo: number, hi: number, count = 5): { lo: number; hi: numbe
 
 function logTicks(values: number[]): { lo: number; hi: number; ticks: number[] } {
   const pos = values.filter((v) => v > 0 && Number.isFinite(v));
-  const lo = Math.floor(Math.log10(Math.min(...pos)));
-  let hi = Math.ceil(Math.log10(Math.max(...pos)));
+  // A little room past the extremes keeps marks off the frame.
+  const lo = Math.floor(Math.log10(Math.min(...pos)) - 0.25);
+  let hi = Math.ceil(Math.log10(Math.max(...pos)) + 0.05);
   if (hi <= lo) hi = lo + 1;
   // Too many decades turn labels into a smear: label every other one.
   const every = hi - lo > 8 ? 2 : 1;
@@ -199,7 +202,7 @@ function coreAxis(cores: number[], oversubscribed: Set<number>): { x: (c: number
         (c) =>
           `<text class="tick" x="${x(c).toFixed(1)}" y="${M.top + PH + 18}" text-anchor="middle">${c}${oversubscribed.has(c) ? '*' : ''}</text>`,
       )
-      .join('') + xBaseline('cores (* = oversubscribed)');
+      .join('') + xBaseline(oversubscribed.size > 0 ? 'cores (* = oversubscribed)' : 'cores');
   return { x, band, svg };
 }
 
@@ -255,6 +258,10 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
     const x = ax.x(st.cores) + offsetFor(i, series.length, ax.band);
     const v = st.posix.close;
     const data = `data-series="${esc(s.label)}" data-cores="${st.cores}"`;
+    // With two runs side by side, base labels go left and new labels right so they never collide.
+    const left = series.length > 1 && i === 0;
+    const tx = (left ? x - 9 : x + 9).toFixed(1);
+    const anchor = left ? ' text-anchor="end"' : '';
     if (v.outside === 0) {
       const bound = v.upper95WhenZero ?? v.ci95.high;
       const yb = y(bound);
@@ -263,7 +270,7 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
         `<g class="mark zero" ${data}><title>${esc(title)}</title>` +
         `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${yb.toFixed(1)}" y2="${M.top + PH}" stroke="${s.colour}" stroke-width="1.5" stroke-dasharray="2 3"/>` +
         `<path d="M${(x - 6).toFixed(1)} ${(yb - 5).toFixed(1)} h12 l-6 10 z" fill="#fff" stroke="${s.colour}" stroke-width="2"/>` +
-        `<text class="annot" x="${(x + 9).toFixed(1)}" y="${(yb + 1).toFixed(1)}" dominant-baseline="middle">&lt;${esc(fmtRate(bound))}</text></g>`
+        `<text class="annot" x="${tx}" y="${(yb + 1).toFixed(1)}"${anchor} dominant-baseline="middle">&lt;${esc(fmtRate(bound))}</text></g>`
       );
     }
     const [y1, y2, yr] = [y(v.ci95.low), y(v.ci95.high), y(v.ci95.rate)];
@@ -274,12 +281,12 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
       `<line x1="${(x - 6).toFixed(1)}" x2="${(x + 6).toFixed(1)}" y1="${y1.toFixed(1)}" y2="${y1.toFixed(1)}" stroke="${s.colour}" stroke-width="2"/>` +
       `<line x1="${(x - 6).toFixed(1)}" x2="${(x + 6).toFixed(1)}" y1="${y2.toFixed(1)}" y2="${y2.toFixed(1)}" stroke="${s.colour}" stroke-width="2"/>` +
       marker(x, yr, s, 'dot', '', title) +
-      `<text class="annot" x="${(x + 9).toFixed(1)}" y="${yr.toFixed(1)}" dominant-baseline="middle">${esc(fmtRate(v.ci95.rate))}</text></g>`
+      `<text class="annot" x="${tx}" y="${yr.toFixed(1)}"${anchor} dominant-baseline="middle">${esc(fmtRate(v.ci95.rate))}</text></g>`
     );
   });
   return figure(
     'Non-conforming close() rate',
-    svgOpen('rate', label) + seriesLegend(series) + yAxis(ticks, y, fmtRate, 'outside POSIX (log)') + ax.svg + marks.join('') + '</svg>',
+    svgOpen('rate', label) + seriesLegend(series) + yAxis(ticks, y, fmtDecade, 'outside POSIX (log)') + ax.svg + marks.join('') + '</svg>',
     'Dots: observed rate with its 95% Wilson interval. Open triangles: nothing outside POSIX was seen; the rate is below the mark at 95% (exact one-sided bound).',
   );
 }
@@ -327,7 +334,7 @@ function throughputChart(series: Series[], cores: number[], over: Set<number>): 
   return figure(
     'Throughput',
     svgOpen('throughput', label) + defs + seriesLegend(series) + yAxis(ticks, y, fmtPerSec, 'trials per second') + ax.svg + bars.join('') + '</svg>',
-    'Above each bar: trials per second, then scaling efficiency = (trials/s per core) ÷ (trials/s per core at the smallest core count); 100% is linear scaling. Hatched bars are oversubscribed.',
+    'Above each bar: trials per second, then scaling efficiency = (trials/s per core) ÷ (trials/s per core at the smallest core count); 100% is linear scaling.' + (over.size > 0 ? ' Hatched bars are oversubscribed.' : ''),
   );
 }
 
@@ -614,7 +621,7 @@ caption{text-align:left;font-weight:600;padding:4px 0}
 th{background:#f9fafb;font-weight:600}
 tr.differs th,tr.differs td{background:#fff7ed}
 td.bad{color:#b91c1c;font-weight:600}
-figure{margin:16px 0 24px}
+figure{margin:16px 0 24px;max-width:${W}px}
 figcaption{font-weight:600;font-size:15px;margin-bottom:4px}
 svg.chart{display:block;width:100%;max-width:${W}px;height:auto;border:1px solid #e5e7eb;border-radius:4px;background:#fff}
 svg .grid{stroke:#eef0f3;stroke-width:1}
@@ -647,7 +654,8 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     const prefix = many ? `${s.label}: ` : '';
     if (attempts === 0) return `<p class="verdict">${esc(prefix)}no victim close() was measured.</p>`;
     if (outside === 0) return `<p class="verdict">${esc(`${prefix}close() stayed within POSIX in all ${fmtInt(attempts)} victim closes.`)}</p>`;
-    return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>`;
+    const names = [...new Set(s.result.steps.flatMap((st) => Object.keys(st.posix.close.outsideErrnos)))].join(', ');
+    return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>`;
   });
 
   const body = [

@@ -27,15 +27,21 @@ function histogram(values) {
   return { unit: 'ns', scheme: 'log-linear-16', counts: [...buckets].sort((a, b) => a[0] - b[0]) };
 }
 
+/** Log-normal durations with a rare slow path, from a fixed seed. */
 function durations(n, base) {
-  return Array.from({ length: n }, (_, i) => Math.round(base * (1 + (i % 97) / 40) + (i % 997 === 0 ? base * 30 : 0)));
+  let seed = 42;
+  const uniform = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) + 1) / (2 ** 31 + 1);
+  return Array.from({ length: n }, (_, i) => {
+    const normal = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+    return Math.round(base * Math.exp(0.45 * normal) * (i % 701 === 0 ? 25 : 1));
+  });
 }
 
 /** A run with ECONNRESET from close(), latency histograms and a skew curve. */
-function syntheticResult(real) {
+function syntheticResult(real, scale = 1) {
   const steps = [1, 2, 4].map((cores) => {
     const trials = 200_000;
-    const econnreset = cores === 1 ? 0 : 40 * cores;
+    const econnreset = cores === 1 ? 0 : Math.round(40 * cores * scale);
     const tally = {
       cores,
       threads: cores,
@@ -56,13 +62,13 @@ function syntheticResult(real) {
     const step = stepResult(tally);
     step.latency = {
       close: {
-        ok: histogram(durations(5000, 900 * cores)),
-        error: histogram(durations(400, 2500 * cores)),
+        ok: histogram(durations(5000, 900 * cores * scale)),
+        error: histogram(durations(400, 2500 * cores * scale)),
       },
     };
     step.skew = {
       points: [-2000, -1000, -500, 0, 500, 1000, 2000].map((askedNs) => {
-        const peak = Math.round(800 * Math.exp(-((askedNs / 700) ** 2)) * cores);
+        const peak = Math.round(800 * Math.exp(-((askedNs / 700) ** 2)) * cores * scale);
         return {
           askedNs,
           achievedMedianNs: askedNs + 37,
@@ -134,6 +140,7 @@ test('the HTML report renders its charts in a real browser without touching the 
     { name: 'real', results: [real] },
     { name: 'synthetic', results: [synthetic] },
     { name: 'compare', results: [real, synthetic] },
+    { name: 'compare-synthetic', results: [syntheticResult(real, 0.7), synthetic] },
   ];
   for (const { name, results } of cases) {
     const file = path.join(dir, `${name}.html`);
