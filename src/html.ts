@@ -95,19 +95,25 @@ function fmtRate(r: number): string {
 }
 const fmtDecade = (v: number): string => (v >= 1 ? String(v) : `1e${Math.round(Math.log10(v))}`);
 function fmtNs(ns: number): string {
-  if (ns < 1e3) return `${+ns.toPrecision(3)} ns`;
-  if (ns < 1e6) return `${+(ns / 1e3).toPrecision(3)} µs`;
-  if (ns < 1e9) return `${+(ns / 1e6).toPrecision(3)} ms`;
-  return `${+(ns / 1e9).toPrecision(3)} s`;
+  if (ns < 1e3) return `${Math.round(ns)} ns`;
+  // Three significant digits, zeros kept, so a column of durations lines up.
+  if (ns < 1e6) return `${(ns / 1e3).toPrecision(3)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toPrecision(3)} ms`;
+  return `${(ns / 1e9).toPrecision(3)} s`;
 }
-function fmtSignedNs(ns: number): string {
-  return ns < 0 ? `−${fmtNs(-ns)}` : ns === 0 ? '0' : fmtNs(ns);
+/** Axis ticks are round values: no trailing zeros. */
+function fmtNsTick(ns: number): string {
+  return fmtNs(ns).replace(/\.0+ /, ' ');
+}
+function fmtSignedNs(ns: number, fmt = fmtNs): string {
+  return ns < 0 ? `−${fmt(-ns)}` : ns === 0 ? '0' : fmt(ns);
 }
 function fmtPerSec(n: number): string {
   if (n >= 1e6) return `${+(n / 1e6).toPrecision(3)}M/s`;
   if (n >= 1e3) return `${+(n / 1e3).toPrecision(3)}k/s`;
   return `${+n.toPrecision(3)}/s`;
 }
+const coresText = (n: number): string => `${n} ${n === 1 ? 'core' : 'cores'}`;
 const fmtPct = (x: number): string => `${Math.round(x * 100)}%`;
 
 // ---- scales ----
@@ -265,7 +271,7 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
     if (v.outside === 0) {
       const bound = v.upper95WhenZero ?? v.ci95.high;
       const yb = y(bound);
-      const title = `${s.label}, ${st.cores} cores: 0 in ${fmtInt(v.attempts)}, below ${fmtRate(bound)} at 95%`;
+      const title = `${s.label}, ${coresText(st.cores)}: 0 in ${fmtInt(v.attempts)}, below ${fmtRate(bound)} at 95%`;
       return (
         `<g class="mark zero" ${data}><title>${esc(title)}</title>` +
         `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${yb.toFixed(1)}" y2="${M.top + PH}" stroke="${s.colour}" stroke-width="1.5" stroke-dasharray="2 3"/>` +
@@ -274,7 +280,7 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
       );
     }
     const [y1, y2, yr] = [y(v.ci95.low), y(v.ci95.high), y(v.ci95.rate)];
-    const title = `${s.label}, ${st.cores} cores: ${fmtInt(v.outside)} in ${fmtInt(v.attempts)} = ${fmtRate(v.ci95.rate)} [${fmtRate(v.ci95.low)}, ${fmtRate(v.ci95.high)}]`;
+    const title = `${s.label}, ${coresText(st.cores)}: ${fmtInt(v.outside)} in ${fmtInt(v.attempts)} = ${fmtRate(v.ci95.rate)} [${fmtRate(v.ci95.low)}, ${fmtRate(v.ci95.high)}]`;
     return (
       `<g class="mark" ${data}><title>${esc(title)}</title>` +
       `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${y1.toFixed(1)}" y2="${y2.toFixed(1)}" stroke="${s.colour}" stroke-width="2"/>` +
@@ -310,7 +316,7 @@ function throughputChart(series: Series[], cores: number[], over: Set<number>): 
     const x = ax.x(st.cores) - (barW * series.length) / 2 + barW * i;
     const top = y(st.trialsPerSec);
     const eff = efficiency(s.result, st);
-    const title = `${s.label}, ${st.cores} cores: ${fmtInt(st.trialsPerSec)} trials/s` + (eff === null ? '' : `, scaling efficiency ${fmtPct(eff)}`) + (st.oversubscribed ? ' (oversubscribed)' : '');
+    const title = `${s.label}, ${coresText(st.cores)}: ${fmtInt(st.trialsPerSec)} trials/s` + (eff === null ? '' : `, scaling efficiency ${fmtPct(eff)}`) + (st.oversubscribed ? ' (oversubscribed)' : '');
     const fill = st.oversubscribed ? `url(#hatch-${i})` : s.colour;
     return (
       `<g class="bar" data-series="${esc(s.label)}" data-cores="${st.cores}"><title>${esc(title)}</title>` +
@@ -393,7 +399,7 @@ function latencyCharts(series: Series[], cores: number[], over: Set<number>, row
           }
           own.forEach((r, j) => {
             const [px, py] = pts[j]!;
-            const title = `${s.label}, ${r.st.cores} cores, ${call}() ${outcome}: ${name} ≤ ${fmtNs(r.values[name]!)} (${fmtInt(r.count)} calls)`;
+            const title = `${s.label}, ${coresText(r.st.cores)}, ${call}() ${outcome}: ${name} ≤ ${fmtNs(r.values[name]!)} (${fmtInt(r.count)} calls)`;
             parts.push(
               `<circle class="point" data-series="${esc(s.label)}" data-cores="${r.st.cores}" data-percentile="${name}" cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="4" ` +
                 `fill="${s.hollow ? '#fff' : PCT_COLOURS[name]}" stroke="${PCT_COLOURS[name]}" stroke-width="2"><title>${esc(title)}</title></circle>`,
@@ -403,12 +409,14 @@ function latencyCharts(series: Series[], cores: number[], over: Set<number>, row
       }
       const label = `Latency percentiles of ${call}() returning ${outcome} per core count`;
       const pctLegend = legend(PERCENTILES.map(({ name }) => ({ label: name, colour: PCT_COLOURS[name]! })));
-      const seriesNote = series.length > 1 ? ` ${series.map((s) => `${s.label}: ${s.hollow ? 'dashed line, open dots' : 'solid line, filled dots'}`).join('; ')}.` : '';
+      const seriesNote =
+        (series.length > 1 ? ` ${series.map((s) => `${s.label}: ${s.hollow ? 'dashed line, open dots' : 'solid line, filled dots'}`).join('; ')}.` : '') +
+        (mine.some((r) => r.count < 1000) ? ' With fewer than 1,000 calls p99.9 is the max, and its dots hide under the max dots.' : '');
       return figure(
         `Latency of ${call}() — ${outcome}`,
         svgOpen('latency', label, ` data-call="${esc(call)}" data-outcome="${esc(outcome)}"`) +
           pctLegend +
-          yAxis(ticks, y, fmtNs, 'duration (log)') +
+          yAxis(ticks, y, fmtNsTick, 'duration (log)') +
           ax.svg +
           parts.join('') +
           '</svg>',
@@ -459,7 +467,7 @@ function skewCharts(series: Series[], rows: SkewRow[]): string {
         const xx = x(t).toFixed(1);
         parts.push(
           `<line class="grid" x1="${xx}" x2="${xx}" y1="${M.top}" y2="${M.top + PH}"/>` +
-            `<text class="tick" x="${xx}" y="${M.top + PH + 18}" text-anchor="middle">${esc(fmtSignedNs(t))}</text>`,
+            `<text class="tick" x="${xx}" y="${M.top + PH + 18}" text-anchor="middle">${esc(fmtSignedNs(t, fmtNsTick))}</text>`,
         );
       }
       for (const s of series) {
@@ -473,7 +481,7 @@ function skewCharts(series: Series[], rows: SkewRow[]): string {
             );
           }
           for (const r of own) {
-            const title = `${s.label}, ${cores} cores, ${call}(): skew asked ${fmtSignedNs(r.p.askedNs)}, achieved ${fmtSignedNs(r.p.achievedMedianNs)}: ${fmtInt(r.failed)} of ${fmtInt(r.calls)} failed (${fmtRate(rate(r))})`;
+            const title = `${s.label}, ${coresText(cores)}, ${call}(): skew asked ${fmtSignedNs(r.p.askedNs)}, achieved ${fmtSignedNs(r.p.achievedMedianNs)}: ${fmtInt(r.failed)} of ${fmtInt(r.calls)} failed (${fmtRate(rate(r))})`;
             parts.push(
               `<circle class="point" data-series="${esc(s.label)}" data-call="${esc(call)}" cx="${x(r.p.achievedMedianNs).toFixed(1)}" cy="${y(rate(r)).toFixed(1)}" r="4" ` +
                 `fill="${s.hollow ? '#fff' : colour(call)}" stroke="${colour(call)}" stroke-width="2"><title>${esc(title)}</title></circle>`,
@@ -481,10 +489,10 @@ function skewCharts(series: Series[], rows: SkewRow[]): string {
           }
         }
       }
-      const label = `Rate of failed calls per syscall against achieved skew between the RST and close(), ${cores} cores`;
+      const label = `Rate of failed calls per syscall against achieved skew between the RST and close(), ${coresText(cores)}`;
       const seriesNote = series.length > 1 ? ` ${series.map((s) => `${s.label}: ${s.hollow ? 'dashed line, open dots' : 'solid line, filled dots'}`).join('; ')}.` : '';
       return figure(
-        `Skew curve — ${cores} cores`,
+        `Skew curve — ${coresText(cores)}`,
         svgOpen('skew', label, ` data-cores="${cores}"`) +
           legend(callNames.map((c) => ({ label: `${c}()`, colour: colour(c) }))) +
           yAxis(ys.ticks, y, fmtRate, 'calls that failed') +
@@ -562,7 +570,7 @@ function stepsTable(series: Series[]): string {
       ];
     }),
   );
-  return dataTable('Per step', head, rows, series.length > 1);
+  return dataTable('Per step', head, rows, series.length > 1, [0, 11]);
 }
 
 function latencyTable(rows: LatencyRow[], many: boolean): string {
@@ -573,6 +581,7 @@ function latencyTable(rows: LatencyRow[], many: boolean): string {
     head,
     rows.map((r) => [r.s.label, `${r.st.cores}${r.st.oversubscribed ? '*' : ''}`, `${r.call}()`, r.outcome, fmtInt(r.count), ...PERCENTILES.map((p) => fmtNs(r.values[p.name]!))]),
     many,
+    [0, 2, 3],
   );
 }
 
@@ -594,14 +603,17 @@ function skewTable(rows: SkewRow[], many: boolean): string {
       Object.entries(r.p.calls[r.call]?.errors ?? {}).map(([e, n]) => `${e} ${fmtInt(n)}`).join(', ') || '—',
     ]),
     many,
+    [0, 4, 8],
   );
 }
 
-function dataTable(caption: string, head: string[], rows: string[][], showRun: boolean): string {
+/** Numbers right-aligned, words (the columns in textCols) left-aligned. */
+function dataTable(caption: string, head: string[], rows: string[][], showRun: boolean, textCols: number[]): string {
   const keep = head.map((h, i) => showRun || i !== 0);
+  const cell = (c: string, i: number): string => `<td${textCols.includes(i) ? ' class="text"' : ''}>${esc(c)}</td>`;
   const th = head.filter((_, i) => keep[i]).map((h) => `<th scope="col">${esc(h)}</th>`).join('');
   const body = rows
-    .map((r) => `<tr>${r.filter((_, i) => keep[i]).map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${r.map((c, i) => (keep[i] ? cell(c, i) : '')).join('')}</tr>`)
     .join('');
   return `<table class="data"><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table>`;
 }
@@ -615,8 +627,8 @@ h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bott
 .verdict.bad{color:#b91c1c}
 table{border-collapse:collapse;margin:8px 0 16px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
-table.data td{text-align:right}
-table.data td:first-child,table.data td:nth-child(n+12){text-align:left}
+table.data td{text-align:right;white-space:nowrap}
+table.data td.text{text-align:left}
 caption{text-align:left;font-weight:600;padding:4px 0}
 th{background:#f9fafb;font-weight:600}
 tr.differs th,tr.differs td{background:#fff7ed}

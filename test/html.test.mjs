@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,13 +113,17 @@ test('percentiles are the upper bound of the bucket holding the rank', () => {
   assert.equal(histogramPercentiles({ unit: 'ns', scheme: 'other', counts: [[1, 1]] }), null);
 });
 
-test('the HTML report escapes every string from the result and references nothing outside itself', () => {
-  const { result } = realResult();
+test('the HTML report escapes every string from the result and references nothing outside itself', (t) => {
+  const { dir, result } = realResult();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const html = renderHtml([syntheticResult(result)], { title: `t ${HOSTILE}` });
   assert.ok(!html.includes('<script'), 'no script element, not even from the input');
   assert.ok(html.includes('&lt;script&gt;window.__pwned = 1&lt;/script&gt;&quot;&#39;&amp;'));
   assert.doesNotMatch(html, /\b(src|href)=|url\((?!#)|@import|https?:/i);
   assert.throws(() => renderHtml([]), /one or two results/);
+  const failed = renderHtml([{ ...result, status: 'failed', error: 'socket: EMFILE', steps: [] }]);
+  assert.match(failed, /No step was measured/);
+  assert.match(failed, /failed: socket: EMFILE/);
 });
 
 test('the HTML report renders its charts in a real browser without touching the network', async (t) => {
