@@ -24,7 +24,10 @@ export interface Histogram {
 interface SkewPoint {
   askedNs: number;
   achievedMedianNs: number;
+  achieved?: { p10Ns: number; p90Ns: number };
   calls: Record<string, { ok: number; errors: Record<string, number> }>;
+  /** Points an auto search tried before the step's own run. */
+  search?: boolean;
 }
 
 type LatencyByCall = Record<string, Record<string, Histogram | undefined> | undefined>;
@@ -457,7 +460,7 @@ function skewCharts(series: Series[], rows: SkewRow[]): string {
   const coreCounts = [...new Set(rows.map((r) => r.st.cores))].sort((a, b) => a - b);
   const rate = (r: SkewRow): number => (r.calls > 0 ? r.failed / r.calls : 0);
   const xs = linearTicks(Math.min(...rows.map((r) => r.p.achievedMedianNs)), Math.max(...rows.map((r) => r.p.achievedMedianNs)), 6);
-  const ys = linearTicks(0, Math.max(...rows.map(rate)) * 1.08 || 1, 5);
+  const ys = linearTicks(0, Math.min(1, Math.max(...rows.map(rate)) * 1.08) || 1, 5);
   const x = (v: number): number => M.left + ((v - xs.lo) / (xs.hi - xs.lo)) * PW;
   const y = (v: number): number => M.top + PH - ((v - ys.lo) / (ys.hi - ys.lo)) * PH;
   return coreCounts
@@ -470,25 +473,32 @@ function skewCharts(series: Series[], rows: SkewRow[]): string {
             `<text class="tick" x="${xx}" y="${M.top + PH + 18}" text-anchor="middle">${esc(fmtSignedNs(t, fmtNsTick))}</text>`,
         );
       }
-      for (const s of series) {
-        for (const call of callNames) {
+      // Calls often coincide (all at 0, or all failing): the first calls get the widest
+      // lines and dots and the later ones are drawn on top, thinner, so every call shows.
+      const lines: string[] = [];
+      const dots: string[] = [];
+      callNames.forEach((call, c) => {
+        const width = Math.max(1.5, 4.5 - 1.1 * c);
+        const radius = Math.max(2.5, 7 - 1.4 * c);
+        for (const s of series) {
           const own = rows
             .filter((r) => r.s === s && r.st.cores === cores && r.call === call && r.calls > 0)
             .sort((a, b) => a.p.achievedMedianNs - b.p.achievedMedianNs);
           if (own.length > 1) {
-            parts.push(
-              `<polyline fill="none" stroke="${colour(call)}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${own.map((r) => `${x(r.p.achievedMedianNs).toFixed(1)},${y(rate(r)).toFixed(1)}`).join(' ')}"/>`,
+            lines.push(
+              `<polyline fill="none" stroke="${colour(call)}" stroke-width="${width}" stroke-opacity="0.85"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${own.map((r) => `${x(r.p.achievedMedianNs).toFixed(1)},${y(rate(r)).toFixed(1)}`).join(' ')}"/>`,
             );
           }
           for (const r of own) {
             const title = `${s.label}, ${coresText(cores)}, ${call}(): skew asked ${fmtSignedNs(r.p.askedNs)}, achieved ${fmtSignedNs(r.p.achievedMedianNs)}: ${fmtInt(r.failed)} of ${fmtInt(r.calls)} failed (${fmtRate(rate(r))})`;
-            parts.push(
-              `<circle class="point" data-series="${esc(s.label)}" data-call="${esc(call)}" cx="${x(r.p.achievedMedianNs).toFixed(1)}" cy="${y(rate(r)).toFixed(1)}" r="4" ` +
+            dots.push(
+              `<circle class="point" data-series="${esc(s.label)}" data-call="${esc(call)}" cx="${x(r.p.achievedMedianNs).toFixed(1)}" cy="${y(rate(r)).toFixed(1)}" r="${radius.toFixed(1)}" ` +
                 `fill="${s.hollow ? '#fff' : colour(call)}" stroke="${colour(call)}" stroke-width="2"><title>${esc(title)}</title></circle>`,
             );
           }
         }
-      }
+      });
+      parts.push(...lines, ...dots);
       const label = `Rate of failed calls per syscall against achieved skew between the RST and close(), ${coresText(cores)}`;
       const seriesNote = series.length > 1 ? ` ${series.map((s) => `${s.label}: ${s.hollow ? 'dashed line, open dots' : 'solid line, filled dots'}`).join('; ')}.` : '';
       return figure(
@@ -499,7 +509,7 @@ function skewCharts(series: Series[], rows: SkewRow[]): string {
           xBaseline('achieved skew (median)') +
           parts.join('') +
           '</svg>',
-        `Failed = any errno, allowed by POSIX or not.${seriesNote}`,
+        `Failed = any errno, allowed by POSIX or not. Where calls coincide, earlier calls in the legend have the larger dots.${seriesNote}`,
       );
     })
     .join('');
@@ -587,15 +597,16 @@ function latencyTable(rows: LatencyRow[], many: boolean): string {
 
 function skewTable(rows: SkewRow[], many: boolean): string {
   if (rows.length === 0) return '';
-  const head = ['run', 'cores', 'skew asked', 'skew achieved', 'call', 'calls', 'failed', 'rate', 'errnos'];
+  const head = ['run', 'cores', 'skew asked', 'achieved median', 'achieved p10..p90', 'call', 'calls', 'failed', 'rate', 'errnos'];
   return dataTable(
     'Skew',
     head,
     rows.map((r) => [
       r.s.label,
       String(r.st.cores),
-      fmtSignedNs(r.p.askedNs),
+      fmtSignedNs(r.p.askedNs) + (r.p.search ? ' (search)' : ''),
       fmtSignedNs(r.p.achievedMedianNs),
+      r.p.achieved ? `${fmtSignedNs(r.p.achieved.p10Ns)} .. ${fmtSignedNs(r.p.achieved.p90Ns)}` : '—',
       `${r.call}()`,
       fmtInt(r.calls),
       fmtInt(r.failed),
@@ -603,7 +614,7 @@ function skewTable(rows: SkewRow[], many: boolean): string {
       Object.entries(r.p.calls[r.call]?.errors ?? {}).map(([e, n]) => `${e} ${fmtInt(n)}`).join(', ') || '—',
     ]),
     many,
-    [0, 4, 8],
+    [0, 5, 9],
   );
 }
 
