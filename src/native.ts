@@ -44,6 +44,8 @@ interface Binding {
   layout(): Layout;
   platform(): Platform;
   runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
+  /** RLIMIT_NOFILE; Infinity when unlimited. */
+  fdLimit(): { soft: number; hard: number };
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

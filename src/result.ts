@@ -39,6 +39,8 @@ export interface RunResult {
   startedAt: string;
   finishedAt: string;
   steps: StepResult[];
+  /** Steps asked for but not run, and why (e.g. the descriptor limit). */
+  skipped?: { cores: number; reason: string }[];
 }
 
 export function verdict(step: StepTally): Verdict {

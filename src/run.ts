@@ -5,6 +5,7 @@ import { StepMemory } from './memory.js';
 import { native } from './native.js';
 import type { Options } from './options.js';
 import { buildPlan, type StepPlan } from './plan.js';
+import { descriptorBudget, FDS_PER_LANE, limitFor, type DescriptorBudget } from './limits.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { stepResult, type RunResult, type StepResult } from './result.js';
@@ -38,6 +39,16 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
   }
 }
 
+/** Lanes the descriptor limit leaves room for, and what to tell a user whose step does not fit. */
+function laneCap(budget: DescriptorBudget, wanted: number): { lanes: number; reason: string } {
+  return {
+    lanes: budget.lanes,
+    reason:
+      `the descriptor limit (ulimit -n ${budget.limit}) leaves room for ${budget.lanes} lane(s) ` +
+      `(${budget.open} open, ${FDS_PER_LANE} per lane); raise it with ulimit -n ${limitFor(wanted, budget.open)}`,
+  };
+}
+
 /**
  * options -> plan -> pool -> native -> tallies. Steps finished before a
  * failure or a signal are kept: the caller reports and saves them.
@@ -45,7 +56,8 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
 export async function run(options: Options, progress: Progress, log: Logger): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
-  const plan = buildPlan(options, platform.allowedCpus, platform.canPin);
+  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores)));
+  if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
   const result = (status: RunResult['status'], error?: string): RunResult => ({
@@ -59,10 +71,12 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     startedAt,
     finishedAt: new Date().toISOString(),
     steps,
+    ...(plan.skipped.length > 0 && { skipped: plan.skipped }),
   });
 
   log.info({ event: 'start', options, allowedCpus: platform.allowedCpus, canPin: platform.canPin, steps: plan.steps.map((s) => s.cores) }, 'run started');
   if (!platform.canPin) log.warn({ event: 'no-pinning', os: platform.os }, 'this OS cannot pin threads to CPUs; workers float');
+  for (const s of plan.skipped) log.warn({ event: 'skipped', cores: s.cores, reason: s.reason }, `${s.cores}-core step skipped: ${s.reason}`);
   for (const s of plan.steps) {
     if (s.oversubscribed) {
       log.warn({ event: 'oversubscribed', cores: s.cores, threads: s.threads, cpus: platform.allowedCpus.length }, `${s.cores}-core step runs ${s.threads} threads on ${platform.allowedCpus.length} CPUs`);
