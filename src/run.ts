@@ -31,7 +31,8 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
     const i = failedLanes[0]!;
     const why = step.lanes[i]?.failure;
     throw new RunError(
-      `${plan.cores}-core step: lane ${i} (CPU ${plan.lanes[i]?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}`,
+      `${plan.cores}-core step: lane ${i} (CPU ${plan.lanes[i]?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}` +
+        (why?.errno === 'EMFILE' || why?.errno === 'ENFILE' ? '; raise the descriptor limit (ulimit -n)' : ''),
     );
   }
   if (step.trials > 0 && closeAttempts(step) === 0) {
