@@ -31,7 +31,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   const cores = parseCores(raw.cores ?? String(allowedCpuCount), raw.sweep);
   const family = Number(parseChoice(raw.family, '--family', ['4', '6'])) as Family;
   // Logging to a file is for the record, so keep the run's events; on stderr only what needs attention.
-  const logLevel: LogLevel = raw.logLevel
+  const logLevel: LogLevel = raw.logLevel !== undefined
     ? parseChoice(raw.logLevel, '--log-level', LOG_LEVELS)
     : raw.logFile ? 'info' : 'warn';
   const options: Options = {
