@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { toolInfo } from './env.js';
-import { createLogger } from './log.js';
+import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
 import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, RACES, RESET_SIDES,
@@ -127,15 +127,22 @@ export async function main(argv: string[]): Promise<number> {
     const { result, exitCode } = await run(options, progress, log);
     process.stdout.write(renderTable(result));
     if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
-    if (options.json) {
+    // Saving failures (a full disk) are reported after the table, never hidden.
+    let saved = true;
+    if (options.json !== undefined) {
       try {
         writeResult(options.json, result);
       } catch (err) {
         process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
-        return exitCode === 0 ? 1 : exitCode;
+        saved = false;
       }
     }
-    return exitCode;
+    const lost = logFileError(log);
+    if (lost) {
+      process.stderr.write(`close-stress: could not write the log ${lost.file}: ${lost.message}\n`);
+      saved = false;
+    }
+    return exitCode === 0 && !saved ? 1 : exitCode;
   } catch (err) {
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     process.stderr.write(`close-stress: error: ${message}\n`);
