@@ -44,3 +44,13 @@ export function limitFor(lanes: number, open: number): number {
   const need = open + FDS_RESERVED + lanes * FDS_PER_LANE;
   return 2 ** Math.ceil(Math.log2(need));
 }
+
+/** Lanes the descriptor limit leaves room for, and what to tell a user whose step does not fit. */
+export function laneCap(budget: DescriptorBudget, wanted: number): { lanes: number; reason: string } {
+  return {
+    lanes: budget.lanes,
+    reason:
+      `the descriptor limit (ulimit -n ${budget.limit}) leaves room for ${budget.lanes} lane(s) ` +
+      `(${budget.open} open, ${FDS_PER_LANE} per lane); raise it with ulimit -n ${limitFor(wanted, budget.open)}`,
+  };
+}

@@ -5,7 +5,7 @@ import { StepMemory } from './memory.js';
 import { native } from './native.js';
 import type { Options } from './options.js';
 import { buildPlan, type StepPlan } from './plan.js';
-import { descriptorBudget, FDS_PER_LANE, limitFor, type DescriptorBudget } from './limits.js';
+import { descriptorBudget, laneCap } from './limits.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { stepResult, type RunResult, type StepResult } from './result.js';
@@ -38,16 +38,6 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
   if (step.trials > 0 && closeAttempts(step) === 0) {
     throw new RunError(`${plan.cores}-core step: every trial's setup failed (${describeSetupFailures(step)})`);
   }
-}
-
-/** Lanes the descriptor limit leaves room for, and what to tell a user whose step does not fit. */
-function laneCap(budget: DescriptorBudget, wanted: number): { lanes: number; reason: string } {
-  return {
-    lanes: budget.lanes,
-    reason:
-      `the descriptor limit (ulimit -n ${budget.limit}) leaves room for ${budget.lanes} lane(s) ` +
-      `(${budget.open} open, ${FDS_PER_LANE} per lane); raise it with ulimit -n ${limitFor(wanted, budget.open)}`,
-  };
 }
 
 /**
