@@ -89,3 +89,19 @@ test('when connect() runs out of ephemeral ports the lanes back off, tally EADDR
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('when no connect() can ever succeed the step is given up after a few seconds with the setup errors named, not crawled through', { skip: !CAN_NETNS && 'needs root and unshare -n (a network namespace of its own)' }, () => {
+  // Two ephemeral ports, both taken by the two lanes' listeners.
+  const script = [
+    'ip link set lo up',
+    'sysctl -qw net.ipv4.ip_local_port_range="40000 40001"',
+    `exec '${process.execPath}' '${BIN}' --cores 2 --no-sweep --iterations 1e7 -q --log-level silent`,
+  ].join('\n');
+  const t = Date.now();
+  const r = spawnSync('unshare', ['-n', 'bash', '-c', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.signal, null, 'killed: it hung');
+  assert.ok(Date.now() - t < 30_000);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^close-stress: failed: 2-core step: every trial's setup failed \(connect EADDRNOTAVAIL x\d+\)$/m);
+  assert.match(r.stdout, /setup failures by stage: connect:EADDRNOTAVAIL/);
+});
