@@ -4,7 +4,11 @@ let cli;
 try {
   cli = await import('../dist/cli.js');
 } catch (err) {
-  process.stderr.write(`close-stress: not built (${err.message.split('\n')[0]}); run npm install\n`);
+  // Node loads modules in parallel: a tight `ulimit -n` fails here, before any of our code runs.
+  const reason = err.code === 'EMFILE' || err.code === 'ENFILE'
+    ? 'too many open files while loading: the descriptor limit is too low; raise it with ulimit -n 1024'
+    : `not built (${err.message.split('\n')[0]}); run npm install`;
+  process.stderr.write(`close-stress: error: ${reason}\n`);
   process.exit(1);
 }
 process.exitCode = await cli.main(process.argv);

@@ -1,10 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { toolInfo } from './env.js';
-import { createLogger } from './log.js';
+import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
 import {
-  LOG_LEVELS, parseChoice, parseCores, parseCount, parseProbes, parseSkew, RACES, RESET_SIDES,
+  LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
 import { Progress } from './progress.js';
@@ -33,7 +33,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   const cores = parseCores(raw.cores ?? String(allowedCpuCount), raw.sweep);
   const family = Number(parseChoice(raw.family, '--family', ['4', '6'])) as Family;
   // Logging to a file is for the record, so keep the run's events; on stderr only what needs attention.
-  const logLevel: LogLevel = raw.logLevel
+  const logLevel: LogLevel = raw.logLevel !== undefined
     ? parseChoice(raw.logLevel, '--log-level', LOG_LEVELS)
     : raw.logFile ? 'info' : 'warn';
   const race = parseChoice(raw.race, '--race', RACES);
@@ -55,8 +55,8 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
   };
-  if (options.json) checkOutputPath(options.json, '--json', options.force);
-  if (options.logFile) checkOutputPath(options.logFile, '--log-file', true);
+  if (options.json !== undefined) checkOutputPath(options.json, '--json', options.force);
+  if (options.logFile !== undefined) checkOutputPath(options.logFile, '--log-file', true);
   return options;
 }
 
@@ -67,7 +67,7 @@ function program(): Command {
         'per core count (FreeBSD PR kern/159179: close() returning ECONNRESET, which POSIX does not allow).',
     )
     .version(toolInfo().version)
-    .option('--cores <spec>', 'core counts: N sweeps 1,2,4,...,N; a list (2,8,16) runs exactly those (default: allowed CPUs)')
+    .option('--cores <spec>', `core counts: N sweeps 1,2,4,...,N; a list (2,8,16) runs exactly those; at most ${MAX_CORES} (default: allowed CPUs)`)
     .option('--no-sweep', 'with --cores N, run N alone')
     .option('--iterations <n>', 'trials per step: 1e6, 1000000 or 1_000_000', '100000')
     .addOption(new Option('--race <shape>', 'same-thread: both closes back to back on one thread; cross-thread: resetter and victim threads on two CPUs released by a spin barrier').default('same-thread'))
@@ -82,39 +82,80 @@ function program(): Command {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(`close-stress: ${str.trim()}\n`) });
+    // Errors are rethrown as UsageError and printed once, on one line, by main.
+    .configureOutput({ outputError: () => {} });
+}
+
+/**
+ * Commander keeps the last of a repeated flag; for a measurement tool a
+ * silently dropped `--iterations` is a wrong figure, so a repeat is refused.
+ */
+function refuseRepeatedFlags(cmd: Command): void {
+  const seen = new Set<string>();
+  for (const opt of cmd.options) {
+    const name = opt.attributeName();
+    cmd.on(`option:${opt.name()}`, () => {
+      if (seen.has(name)) throw new UsageError(`${opt.long ?? opt.flags} given twice; give each flag once`);
+      seen.add(name);
+    });
+  }
+}
+
+/** Commander's messages, as one line that names what was wrong. */
+function usageMessage(err: CommanderError, cmd: Command): string {
+  const text = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+  if (err.code === 'commander.excessArguments') {
+    return `unexpected argument '${cmd.args[0] ?? ''}': close-stress takes only flags (see --help)`;
+  }
+  return text;
+}
+
+/**
+ * argv -> validated Options, or undefined when help or the version was
+ * printed. Every refusal is a UsageError with a one-line message.
+ */
+export function parseArgs(argv: string[], allowedCpuCount: number): Options | undefined {
+  const cmd = program();
+  refuseRepeatedFlags(cmd);
+  try {
+    cmd.parse(argv);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return undefined;
+    throw new UsageError(usageMessage(err, cmd));
+  }
+  return toOptions(cmd.opts<RawOptions>(), allowedCpuCount);
 }
 
 /** The whole CLI: returns the exit status instead of exiting, so tests can call it. */
 export async function main(argv: string[]): Promise<number> {
-  const cmd = program();
-  try {
-    cmd.parse(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
-    }
-    throw err;
-  }
   try {
     const platform = native().platform();
-    const options = toOptions(cmd.opts<RawOptions>(), platform.allowedCpus.length);
+    const options = parseArgs(argv, platform.allowedCpus.length);
+    if (!options) return 0;
     const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
     const log = createLogger(options.logLevel, options.logFile, progress);
     const { result, exitCode } = await run(options, progress, log);
     process.stdout.write(renderTable(result));
     if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
-    if (options.json) {
+    // Saving failures (a full disk) are reported after the table, never hidden.
+    let saved = true;
+    if (options.json !== undefined) {
       try {
         writeResult(options.json, result);
       } catch (err) {
         process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
-        return exitCode === 0 ? 1 : exitCode;
+        saved = false;
       }
     }
-    return exitCode;
+    const lost = logFileError(log);
+    if (lost) {
+      process.stderr.write(`close-stress: could not write the log ${lost.file}: ${lost.message}\n`);
+      saved = false;
+    }
+    return exitCode === 0 && !saved ? 1 : exitCode;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     process.stderr.write(`close-stress: error: ${message}\n`);
     return err instanceof UsageError ? 2 : 1;
   }

@@ -1,3 +1,4 @@
+import { openSync, writeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from './options.js';
 
@@ -7,11 +8,44 @@ export interface LineSink {
 }
 
 /**
+ * A log file written synchronously, so a crash loses no line. A write that
+ * fails (a full disk) must not end the measurement: the first error is kept
+ * for the caller to report once the results are out, and logging stops.
+ */
+class LogFile implements LineSink {
+  private readonly fd: number;
+  error?: Error;
+
+  constructor(readonly file: string) {
+    this.fd = openSync(file, 'a', 0o644);
+  }
+
+  write(line: string): void {
+    if (this.error) return;
+    try {
+      const bytes = Buffer.from(line);
+      for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+    } catch (err) {
+      this.error = err as Error;
+    }
+  }
+}
+
+const logFiles = new WeakMap<Logger, LogFile>();
+
+/**
  * Structured events (start, steps, warnings) for machines: to a file when
- * given (synchronously, so a crash loses none), else through `stderr`, which
- * the progress display routes above its bars.
+ * given, else through `stderr`, which the progress display routes above its bars.
  */
 export function createLogger(level: LogLevel, file: string | undefined, stderr: LineSink): Logger {
-  const destination = file ? pino.destination({ dest: file, sync: true, append: true }) : { write: (s: string) => stderr.write(s) };
-  return pino({ level, base: { tool: 'close-stress' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const destination = file ? new LogFile(file) : { write: (s: string) => stderr.write(s) };
+  const log = pino({ level, base: { tool: 'close-stress' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  if (destination instanceof LogFile) logFiles.set(log, destination);
+  return log;
+}
+
+/** Why the log file stopped taking lines, if it did. */
+export function logFileError(log: Logger): { file: string; message: string } | undefined {
+  const f = logFiles.get(log);
+  return f?.error ? { file: f.file, message: f.error.message } : undefined;
 }

@@ -72,6 +72,8 @@ interface Binding {
   runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
   /** Throws (code = errno name) when this OS's counters cannot be read. */
   tcpCounters(): TcpCounters;
+  /** RLIMIT_NOFILE; Infinity when unlimited. */
+  fdLimit(): { soft: number; hard: number };
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -52,11 +52,12 @@ export function parseCount(text: string, what: string): number {
     throw new UsageError(`${what} takes a positive integer (1000000, 1_000_000 or 1e6), not '${text}'`);
   }
   const value = Number(s.replaceAll('_', ''));
+  // Checked before integrality: 1e400 is Infinity, which is too large, not fractional.
+  if (value >= 2 ** 53) {
+    throw new UsageError(`${what} takes a positive integer below 2^53 (9007199254740992), not '${text}'`);
+  }
   if (!Number.isInteger(value) || value < 1) {
     throw new UsageError(`${what} takes a positive integer, not '${text}'`);
-  }
-  if (!Number.isSafeInteger(value)) {
-    throw new UsageError(`${what} must be below 2^53 (9007199254740992), not '${text}'`);
   }
   return value;
 }

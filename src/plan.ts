@@ -24,6 +24,13 @@ export interface Plan {
   steps: StepPlan[];
   /** Largest lane count of any step: the worker pool's size. */
   maxLanes: number;
+  /** Steps left out because their lanes would not fit a resource limit. */
+  skipped: SkippedStep[];
+}
+
+export interface SkippedStep {
+  cores: number;
+  reason: string;
 }
 
 /**
@@ -31,11 +38,18 @@ export interface Plan {
  * resetter, when there is one, on the next allowed CPU, so that the RST and the
  * victim close start on two different CPUs whenever the machine has two.
  */
-export function buildPlan(options: Options, allowedCpus: number[], canPin: boolean): Plan {
+export function buildPlan(
+  options: Options,
+  allowedCpus: number[],
+  canPin: boolean,
+  laneCap: { lanes: number; reason: string } = { lanes: Infinity, reason: '' },
+): Plan {
   const m = allowedCpus.length;
   const cpuAt = (i: number): number => (canPin ? (allowedCpus[i % m] ?? -1) : -1);
   const cross = options.race === 'cross-thread';
-  const steps = options.cores.map((cores): StepPlan => {
+  const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
+  const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
+  const steps = fits.map((cores): StepPlan => {
     const lanes = Array.from({ length: cores }, (_, i) => ({
       cpu: cpuAt(i),
       resetCpu: cross ? cpuAt(i + 1) : -1,
@@ -49,6 +63,7 @@ export function buildPlan(options: Options, allowedCpus: number[], canPin: boole
     allowedCpus,
     canPin,
     steps,
-    maxLanes: Math.max(...options.cores),
+    maxLanes: Math.max(0, ...fits),
+    skipped,
   };
 }

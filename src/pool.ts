@@ -39,6 +39,8 @@ export class LanePool {
           memory: memory.words,
           stepOffset: 0,
           laneOffset: memory.laneOffset(i),
+          cores: step.cores,
+          lane: i,
           config: {
             family,
             race: RACE_CODES[options.race],
@@ -60,8 +62,9 @@ export class LanePool {
     const failed: number[] = [];
     for (const [i, r] of results.entries()) {
       if (r.status === 'rejected') {
-        const reason = r.reason instanceof Error ? r.reason.message : String(r.reason);
-        throw new RunError(`${step.cores}-core step: lane ${i} (worker thread) failed: ${reason}`);
+        const reason = (r.reason instanceof Error ? r.reason.message : String(r.reason)).split('\n')[0];
+        const cpu = step.lanes[i]?.cpu ?? -1;
+        throw new RunError(`${step.cores}-core step: the worker for lane ${i} (${cpu >= 0 ? `CPU ${cpu}` : 'unpinned'}) died: ${reason}`);
       }
       if (!r.value) failed.push(i);
     }

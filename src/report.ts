@@ -66,6 +66,7 @@ export function renderTable(result: RunResult): string {
     out.push(`* oversubscribed: more threads than the ${env.cpu.allowed.length} allowed CPUs; those threads share CPUs.`);
   }
   if (steps.some((s) => s.interrupted)) out.push('! step interrupted before all its trials ran.');
+  for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
 
   const resetErrors = steps.reduce((a, s) => a + sumCounts(s.calls.resetClose.errors), 0);
   if (resetErrors > 0) {

@@ -1,4 +1,4 @@
-import { existsSync, closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, accessSync, constants, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Environment } from './env.js';
 import type { Options } from './options.js';
@@ -42,6 +42,8 @@ export interface RunResult {
   startedAt: string;
   finishedAt: string;
   steps: StepResult[];
+  /** Steps asked for but not run, and why (e.g. the descriptor limit). */
+  skipped?: { cores: number; reason: string }[];
 }
 
 export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
@@ -72,14 +74,25 @@ export function stepResult(step: StepTally): StepResult {
  * that would silently replace an earlier result.
  */
 export function checkOutputPath(file: string, flag: string, force: boolean): void {
+  if (file.trim() === '') throw new UsageError(`${flag} takes a file name, not ''`);
   const dir = path.dirname(path.resolve(file));
   try {
     if (!statSync(dir).isDirectory()) throw new Error();
-    accessSync(dir, constants.W_OK);
   } catch {
-    throw new UsageError(`${flag} ${file}: directory ${dir} does not exist or is not writable`);
+    throw new UsageError(`${flag} ${file}: directory ${dir} does not exist`);
   }
-  if (existsSync(file) && !force) throw new UsageError(`${flag} ${file} already exists; pass --force to overwrite it`);
+  const existing = statSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new UsageError(`${flag} ${file} is a directory; it takes a file name`);
+  if (existing && !force) throw new UsageError(`${flag} ${file} already exists; pass --force to overwrite it`);
+  // access(2) says yes to root on a read-only mount or /proc: only creating a file tells.
+  const probe = path.join(dir, `.${path.basename(file)}.${process.pid}.probe`);
+  try {
+    closeSync(openSync(probe, 'wx', 0o600));
+    unlinkSync(probe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`${flag} ${file}: cannot write in ${dir} (${code})`);
+  }
 }
 
 /** Temp file, fsync, rename: a reader never sees half a result, even after a crash. */

@@ -5,6 +5,7 @@ import type { StepMemory } from './memory.js';
 import { native } from './native.js';
 import type { Options } from './options.js';
 import { buildPlan, type StepPlan } from './plan.js';
+import { descriptorBudget, laneCap } from './limits.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { stepResult, type RunResult, type StepResult } from './result.js';
@@ -33,7 +34,8 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
     const i = failedLanes[0]!;
     const why = step.lanes[i]?.failure;
     throw new RunError(
-      `${plan.cores}-core step: lane ${i} (CPU ${plan.lanes[i]?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}`,
+      `${plan.cores}-core step: lane ${i} (CPU ${plan.lanes[i]?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}` +
+        (why?.errno === 'EMFILE' || why?.errno === 'ENFILE' ? '; raise the descriptor limit (ulimit -n)' : ''),
     );
   }
   if (step.trials > 0 && closeAttempts(step) === 0) {
@@ -48,7 +50,8 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
 export async function run(options: Options, progress: Progress, log: Logger): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
-  const plan = buildPlan(options, platform.allowedCpus, platform.canPin);
+  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores)));
+  if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
   const result = (status: RunResult['status'], error?: string): RunResult => ({
@@ -62,10 +65,12 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     startedAt,
     finishedAt: new Date().toISOString(),
     steps,
+    ...(plan.skipped.length > 0 && { skipped: plan.skipped }),
   });
 
   log.info({ event: 'start', options, allowedCpus: platform.allowedCpus, canPin: platform.canPin, steps: plan.steps.map((s) => s.cores) }, 'run started');
   if (!platform.canPin) log.warn({ event: 'no-pinning', os: platform.os }, 'this OS cannot pin threads to CPUs; workers float');
+  for (const s of plan.skipped) log.warn({ event: 'skipped', cores: s.cores, reason: s.reason }, `${s.cores}-core step skipped: ${s.reason}`);
   for (const s of plan.steps) {
     if (s.oversubscribed) {
       log.info({ event: 'oversubscribed', cores: s.cores, threads: s.threads, cpus: platform.allowedCpus.length }, `${s.cores}-core step runs ${s.threads} threads on ${platform.allowedCpus.length} CPUs`);
@@ -93,7 +98,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     for (const step of plan.steps) {
       if (signal) break;
       const { tally, failedLanes } = await measureWithSkew(ctx, step, options.skew);
-      tally.interrupted = signal !== undefined;
+      tally.interrupted ||= signal !== undefined;
       steps.push(stepResult(tally));
       const rsts = rstsPerReset(tally.kernel, tally.calls.resetClose.ok);
       if (rsts !== undefined && rsts < 1) {

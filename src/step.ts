@@ -6,6 +6,7 @@ import type { StepPlan } from './plan.js';
 import type { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { tallyStep, type StepTally } from './tally.js';
+import { giveUpWhenNothingConnects } from './watchdog.js';
 
 /** Everything one measurement needs; built once per run. */
 export interface StepContext {
@@ -33,7 +34,8 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   ctx.progress.startStep(step, memory, trials, detail);
   try {
     const before = readCounters();
-    const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs);
+    const watching = giveUpWhenNothingConnects(step, memory, ctx.platform);
+    const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(() => watching());
     const after = readCounters();
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
     tally.kernel = kernelCheck(before, after);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <node_api.h>
@@ -202,12 +203,29 @@ static napi_value tcp_counters(napi_env env, napi_callback_info info) {
     return o;
 }
 
+/* fdLimit(): the RLIMIT_NOFILE soft and hard limits (Infinity when unlimited),
+ * so the plan can fit its lanes under `ulimit -n` instead of failing mid-run. */
+static napi_value fd_limit(napi_env env, napi_callback_info info) {
+    (void)info;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        napi_throw_error(env, cs_errno_name(errno), "getrlimit(RLIMIT_NOFILE) failed");
+        return NULL;
+    }
+    napi_value o;
+    CHECK(env, napi_create_object(env, &o));
+    set(env, o, "soft", num(env, rl.rlim_cur == RLIM_INFINITY ? 1.0 / 0.0 : (double)rl.rlim_cur));
+    set(env, o, "hard", num(env, rl.rlim_max == RLIM_INFINITY ? 1.0 / 0.0 : (double)rl.rlim_max));
+    return o;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     napi_property_descriptor props[] = {
         {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
         {"platform", NULL, platform, NULL, NULL, NULL, napi_default, NULL},
         {"runLane", NULL, run_lane, NULL, NULL, NULL, napi_default, NULL},
         {"tcpCounters", NULL, tcp_counters, NULL, NULL, NULL, napi_default, NULL},
+        {"fdLimit", NULL, fd_limit, NULL, NULL, NULL, napi_default, NULL},
     };
     if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
         return NULL;

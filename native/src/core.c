@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -189,10 +190,30 @@ struct pair {
     ino_t victim_ino;
 };
 
+/* Setup fails in bursts when the machine runs short (no ephemeral port left:
+ * EADDRNOTAVAIL; descriptors: EMFILE; a flooded listener). Retrying at once
+ * would spend the step's trials in microseconds on one cause; pausing gives
+ * the kernel time to free what ran out. Failures closer together than
+ * BACKOFF_QUIET_NS double the pause up to BACKOFF_MAX_NS; a quiet spell resets it. */
+#define BACKOFF_MIN_NS 20000ull
+#define BACKOFF_MAX_NS 1000000ull
+#define BACKOFF_QUIET_NS (10 * BACKOFF_MAX_NS)
+
+static void backoff_after_setup_failure(void) {
+    static __thread uint64_t last_ns, pause_ns;
+    uint64_t now = cs_os_now_ns();
+    if (pause_ns == 0 || now - last_ns > BACKOFF_QUIET_NS) pause_ns = BACKOFF_MIN_NS;
+    else if ((pause_ns *= 2) > BACKOFF_MAX_NS) pause_ns = BACKOFF_MAX_NS;
+    struct timespec ts = {0, (long)pause_ns};
+    nanosleep(&ts, NULL);
+    last_ns = cs_os_now_ns();
+}
+
 static int fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, int fd2) {
     BUMP(&c->setup[stage][err < 0 ? 0 : errno_slot(err)]);
     if (fd1 >= 0) close(fd1);
     if (fd2 >= 0) close(fd2);
+    backoff_after_setup_failure();
     return -1;
 }
 
