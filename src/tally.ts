@@ -75,6 +75,8 @@ export interface StepTally {
   achievedSkew?: SkewStats;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */
   skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
+  /** With --repeat N: each run's throughput (the counts above are their sums). */
+  repeats?: { trialsPerSec: number[] };
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
