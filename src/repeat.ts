@@ -3,9 +3,14 @@ import { measureWithSkew } from './skew.js';
 import type { Measurement, StepContext } from './step.js';
 import { mergeTallies } from './tally.js';
 
+/** How often a timed step checks its clock: the most a step overruns its duration by. */
+const POLL_MS = 5;
+
 /**
  * --duration: the native limit is set past reach and the step's stop word is
- * set from here when the time is up, the same way a signal stops it.
+ * set from here, the way a signal stops it. The clock starts when a lane
+ * starts measuring (its start_ns is set), not when the step is handed to the
+ * workers, so a busy machine's thread wake-up is not counted as measuring.
  */
 function timed(ctx: StepContext, durationMs: number): StepContext {
   let timer: NodeJS.Timeout | undefined;
@@ -13,9 +18,19 @@ function timed(ctx: StepContext, durationMs: number): StepContext {
     ...ctx,
     options: { ...ctx.options, iterations: Number.MAX_SAFE_INTEGER },
     onMemory: (memory) => {
-      clearTimeout(timer);
+      clearInterval(timer);
       ctx.onMemory(memory);
-      if (memory) timer = setTimeout(() => memory.stop(), durationMs);
+      if (!memory) return;
+      let startedAt: number | undefined;
+      const started = () => Array.from({ length: memory.lanes }, (_, i) => memory.read(i, memory.layout.lane.start_ns)).some((ns) => ns > 0);
+      timer = setInterval(() => {
+        if (startedAt === undefined) {
+          if (started()) startedAt = performance.now();
+        } else if (performance.now() - startedAt >= durationMs) {
+          memory.stop();
+          clearInterval(timer);
+        }
+      }, POLL_MS);
     },
   };
 }
