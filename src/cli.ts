@@ -100,7 +100,7 @@ function program(): Command {
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
     .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
-    .option('--force', 'overwrite an existing --json file')
+    .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')
     .option('--log-file <file>', 'structured (pino) log to this file instead of stderr')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)

@@ -2,7 +2,7 @@
 // was measured, and every result validates against the published schema.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -122,4 +122,18 @@ test('--duration and --iterations together are a usage error', () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--duration and --iterations/);
   assert.equal(runCli(['--duration', '30 parsecs']).code, 2);
+});
+
+const core = path.join(path.dirname(bin), '..', 'native', 'build', 'Release', 'close-stress-core');
+test('report reads the journal of the standalone C program (close-stress-core) as a result', { skip: !existsSync(core) && 'close-stress-core is not built' }, (t) => {
+  const journal = path.join(tempDir(t), 'core.jsonl');
+  const r = spawnSync(core, ['--cores', '2', '--iterations', '1000', '--journal', journal], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const result = readJournal(journal);
+  assertValid('result', result);
+  assert.equal(result.status, 'completed');
+  assert.deepEqual(result.steps.map((s) => [s.cores, s.trials]), [[1, 1000], [2, 1000]]);
+  const rep = runCli(['report', journal]);
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.match(rep.stdout, /victim close\(\) latency/);
 });
