@@ -10,7 +10,12 @@ import { readJournal } from '../dist/journal.js';
 import { bin, runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
-const lines = (file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+/** The journal's complete lines (a line being written right now is not one yet). */
+const lines = (file) => {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+};
 
 async function until(what, check, ms = 20_000) {
   const end = Date.now() + ms;
@@ -67,13 +72,19 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     const sentAt = Date.now();
     child.kill(signal);
     const r = await exited;
-    assert.ok(Date.now() - sentAt < 1500, `exited ${Date.now() - sentAt} ms after ${signal}`);
     assert.equal(r.code, code, r.stderr);
+    // The claim is about stopping the workers: from the logged signal to the
+    // result's finishedAt (workers joined). The whole exit gets slack for a
+    // machine shared with other test runs.
+    const signalled = JSON.parse(r.stderr.split('\n').find((l) => l.includes('"event":"signal"')));
+    assert.ok(Date.now() - sentAt < 5000, `exited ${Date.now() - sentAt} ms after ${signal}`);
     assert.match(r.stdout, /^\s+1\s+1\s+[0-9,]+!/m, 'the table marks the step interrupted');
     const result = JSON.parse(readFileSync(json, 'utf8'));
     assertValid('result', result);
     assert.equal(result.status, 'interrupted');
     assert.equal(result.error, `stopped by ${signal}`);
+    const stopMs = Date.parse(result.finishedAt) - Date.parse(signalled.time);
+    assert.ok(stopMs < 1000, `workers stopped ${stopMs} ms after ${signal}`);
     assert.equal(result.steps.length, 1);
     assert.ok(result.steps[0].interrupted);
     assert.ok(result.steps[0].trials > 0);
