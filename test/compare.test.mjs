@@ -97,3 +97,24 @@ test('different iteration counts still compare (rates are per call)', (t) => {
   const r = runCli(['compare', write(dir, 'a.json', run), write(dir, 'b.json', other)]);
   assert.equal(r.code, 0, r.stderr);
 });
+
+test('with --repeat on both sides, a throughput change is judged by its t intervals', (t) => {
+  const dir = tempDir(t);
+  const withRepeats = (rates) => {
+    const run = syntheticRun({ econnreset: { 4: 0 } });
+    const [s] = run.steps;
+    const tally = { ...s, repeats: { trialsPerSec: rates } };
+    delete tally.trialsPerSec; delete tally.posix;
+    run.steps = [stepResult(tally)];
+    return run;
+  };
+  const out = path.join(dir, 'cmp.json');
+  const r = runCli(['compare', write(dir, 'a.json', withRepeats([100_000, 101_000, 99_000])), write(dir, 'b.json', withRepeats([80_000, 81_000, 79_000])), '--json', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const [c] = JSON.parse(readFileSync(out, 'utf8')).cores;
+  assert.equal(c.throughput.base, 100_000);
+  assert.equal(c.throughput.new, 80_000);
+  assert.equal(c.throughput.change, -0.2);
+  assert.equal(c.throughput.significant, true);
+  assert.match(c.verdict, /throughput -20\.0% \(intervals apart\)/);
+});
