@@ -4,9 +4,14 @@ import { toolInfo } from './env.js';
 import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
 import {
-  LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseProbes, parseSkew, RACES, RESET_SIDES,
+  LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
+import { judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
+import { compareResults, renderComparison } from './compare.js';
+import { journalPath } from './journal.js';
+import { loadRun } from './load.js';
+import { writeAtomic, type RunResult } from './result.js';
 import { Progress } from './progress.js';
 import { renderTable } from './report.js';
 import { checkOutputPath, writeResult } from './result.js';
@@ -15,7 +20,7 @@ import { run } from './run.js';
 interface RawOptions {
   cores?: string;
   sweep: boolean;
-  iterations: string;
+  iterations?: string;
   race: string;
   resetSide: string;
   family: string;
@@ -26,7 +31,15 @@ interface RawOptions {
   quiet?: boolean;
   logFile?: string;
   logLevel?: string;
+  // issue 4: repeats, duration, journal, bisect
+  repeat?: string;
+  duration?: string;
+  journal?: string;
+  failOn?: string;
+  failAbove?: string;
 }
+
+const DEFAULT_ITERATIONS = '100000';
 
 /** Flags as typed -> validated Options; every refusal is a UsageError naming the flag. */
 export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
@@ -43,7 +56,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   }
   const options: Options = {
     cores,
-    iterations: parseCount(raw.iterations, '--iterations'),
+    iterations: parseCount(raw.iterations ?? DEFAULT_ITERATIONS, '--iterations'),
     race,
     resetSide: parseChoice(raw.resetSide, '--reset-side', RESET_SIDES),
     family,
@@ -54,7 +67,18 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     logLevel,
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
+    // issue 4: repeats, duration, journal
+    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
+    ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
+  if (raw.duration !== undefined && raw.iterations !== undefined) {
+    throw new UsageError('--duration and --iterations both set the length of a step: give one');
+  }
+  const journal = journalPath({ ...options, ...(raw.journal !== undefined && { journal: raw.journal }) });
+  if (journal !== undefined) {
+    options.journal = journal;
+    checkOutputPath(journal, raw.journal !== undefined ? '--journal' : '--json (its journal)', options.force);
+  }
   if (options.json !== undefined) checkOutputPath(options.json, '--json', options.force);
   if (options.logFile !== undefined) checkOutputPath(options.logFile, '--log-file', true);
   return options;
@@ -69,18 +93,25 @@ function program(): Command {
     .version(toolInfo().version)
     .option('--cores <spec>', `core counts: N sweeps 1,2,4,...,N; a list (2,8,16) runs exactly those; at most ${MAX_CORES} (default: allowed CPUs)`)
     .option('--no-sweep', 'with --cores N, run N alone')
-    .option('--iterations <n>', 'trials per step: 1e6, 1000000 or 1_000_000', '100000')
+    .option('--iterations <n>', `trials per step: 1e6, 1000000 or 1_000_000 (default: ${DEFAULT_ITERATIONS})`)
     .addOption(new Option('--race <shape>', 'same-thread: both closes back to back on one thread; cross-thread: resetter and victim threads on two CPUs released by a spin barrier').default('same-thread'))
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
     .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
     .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
-    .option('--force', 'overwrite an existing --json file')
+    .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')
     .option('--log-file <file>', 'structured (pino) log to this file instead of stderr')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)
+    // issue 4: repeats, duration, journal, bisect
+    .option('--repeat <n>', 'run each step n times: counts add up, throughput is reported as a mean with a 95% interval')
+    .option('--duration <time>', 'run each step for this long instead of --iterations trials: 500ms, 30s, 5m, 1h')
+    .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
+    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
+    .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
     .allowExcessArguments(false)
+    .enablePositionalOptions()
     .exitOverride()
     // Errors are rethrown as UsageError and printed once, on one line, by main.
     .configureOutput({ outputError: () => {} });
@@ -127,36 +158,125 @@ export function parseArgs(argv: string[], allowedCpuCount: number): Options | un
   return toOptions(cmd.opts<RawOptions>(), allowedCpuCount);
 }
 
-/** The whole CLI: returns the exit status instead of exiting, so tests can call it. */
-export async function main(argv: string[]): Promise<number> {
-  try {
-    const platform = native().platform();
-    const options = parseArgs(argv, platform.allowedCpus.length);
-    if (!options) return 0;
-    const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
-    const log = createLogger(options.logLevel, options.logFile, progress);
-    const { result, exitCode } = await run(options, progress, log);
-    process.stdout.write(renderTable(result));
-    if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
-    // Saving failures (a full disk) are reported after the table, never hidden.
-    let saved = true;
-    if (options.json !== undefined) {
-      try {
-        writeResult(options.json, result);
-      } catch (err) {
-        process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
-        saved = false;
-      }
-    }
-    const lost = logFileError(log);
-    if (lost) {
-      process.stderr.write(`close-stress: could not write the log ${lost.file}: ${lost.message}\n`);
+
+// issue 4: report and compare subcommands (the run stays the default command)
+type Chosen =
+  | { kind: 'run' }
+  | { kind: 'report'; file: string; html?: string; force?: boolean }
+  | { kind: 'compare'; base: string; next: string; html?: string; json?: string; force?: boolean };
+
+function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
+  cmd
+    .command('report')
+    .description('print the table of a saved run: a --json result or a .jsonl journal (even one cut off by a crash)')
+    .argument('<file>', 'result .json or journal .jsonl')
+    .option('--html <file>', 'also write a self-contained HTML report')
+    .option('--force', 'overwrite an existing --html file')
+    .allowExcessArguments(false)
+    .action((file: string, o: { html?: string; force?: boolean }) => choose({ kind: 'report', file, ...o }));
+  cmd
+    .command('compare')
+    .description('compare two saved runs per core count: rates with Wilson 95% intervals, Fisher\'s exact test, throughput and latency')
+    .argument('<base>', 'the run before the change (.json or .jsonl)')
+    .argument('<new>', 'the run after it')
+    .option('--json <file>', 'also write the comparison as JSON (schema close-stress/compare)')
+    .option('--html <file>', 'also write both runs on the same axes as a self-contained HTML file')
+    .option('--force', 'overwrite existing output files')
+    .allowExcessArguments(false)
+    .action((base: string, next: string, o: { json?: string; html?: string; force?: boolean }) => choose({ kind: 'compare', base, next, ...o }));
+  return cmd.action(() => choose({ kind: 'run' }));
+}
+
+async function writeHtml(file: string, results: RunResult[], title: string): Promise<void> {
+  const { renderHtml } = await import('./html.js');
+  writeAtomic(file, renderHtml(results, { title }));
+}
+
+async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<number> {
+  if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
+  const result = loadRun(c.file);
+  process.stdout.write(renderTable(result));
+  if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
+  if (c.html) await writeHtml(c.html, [result], `close-stress: ${c.file}`);
+  return 0;
+}
+
+async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
+  if (c.json) checkOutputPath(c.json, '--json', c.force ?? false);
+  if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
+  const base = loadRun(c.base);
+  const next = loadRun(c.next);
+  const comparison = compareResults(base, next, [c.base, c.next]);
+  process.stdout.write(renderComparison(comparison));
+  if (c.json) writeAtomic(c.json, `${JSON.stringify(comparison, null, 2)}\n`);
+  if (c.html) await writeHtml(c.html, [base, next], `close-stress: ${c.base} vs ${c.next}`);
+  return 0;
+}
+
+// issue 4: bisect exit statuses
+function bisectRule(raw: RawOptions): BisectRule | undefined {
+  if (raw.failOn === undefined && raw.failAbove === undefined) return undefined;
+  return {
+    failOn: raw.failOn === undefined ? [] : parseFailOn(raw.failOn),
+    above: raw.failAbove === undefined ? 0 : parseRate(raw.failAbove, '--fail-above'),
+  };
+}
+
+async function runCommand(raw: RawOptions): Promise<number> {
+  const rule = bisectRule(raw);
+  const platform = native().platform();
+  const options = toOptions(raw, platform.allowedCpus.length);
+  const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
+  const log = createLogger(options.logLevel, options.logFile, progress);
+  const { result, exitCode } = await run(options, progress, log);
+  process.stdout.write(renderTable(result));
+  if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
+  // Saving failures (a full disk) are reported after the table, never hidden.
+  let saved = true;
+  if (options.json !== undefined) {
+    try {
+      writeResult(options.json, result);
+    } catch (err) {
+      process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
       saved = false;
     }
-    return exitCode === 0 && !saved ? 1 : exitCode;
+  }
+  const lost = logFileError(log);
+  if (lost) {
+    process.stderr.write(`close-stress: could not write the log ${lost.file}: ${lost.message}\n`);
+    saved = false;
+  }
+  if (!saved) return rule ? BISECT_EXIT.skip : exitCode === 0 ? 1 : exitCode;
+  if (!rule || result.status === 'interrupted') return exitCode;
+  const verdict = judge(result, rule);
+  process.stderr.write(`close-stress: bisect: ${verdict.reason} (exit ${verdict.exitCode})\n`);
+  return verdict.exitCode;
+}
+
+/** The whole CLI: returns the exit status instead of exiting, so tests can call it. */
+export async function main(argv: string[]): Promise<number> {
+  let chosen: Chosen = { kind: 'run' };
+  const cmd = addSubcommands(program(), (c) => { chosen = c; });
+  refuseRepeatedFlags(cmd);
+  let raw: RawOptions = { sweep: true, race: '', resetSide: '', family: '' };
+  try {
+    try {
+      cmd.parse(argv);
+    } catch (err) {
+      if (!(err instanceof CommanderError)) throw err;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      throw new UsageError(usageMessage(err, cmd));
+    }
+    raw = cmd.opts<RawOptions>();
+    const c = chosen as Chosen;
+    if (c.kind === 'report') return await reportCommand(c);
+    if (c.kind === 'compare') return await compareCommand(c);
+    return await runCommand(raw);
   } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`close-stress: error: ${message}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    if (err instanceof UsageError) return 2;
+    // under git bisect run, a run that could not start must skip the commit, not blame it
+    return chosen.kind === 'run' && (raw.failOn !== undefined || raw.failAbove !== undefined) ? BISECT_EXIT.skip : 1;
   }
 }

@@ -1,6 +1,7 @@
 import type { RunResult, StepResult } from './result.js';
+import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { cpuRanges } from './report.js';
-import { sumCounts } from './tally.js';
+import { sumCounts, type Histogram } from './tally.js';
 
 /**
  * One self-contained HTML report: inline CSS and SVG, no script, and a
@@ -15,11 +16,7 @@ export interface HtmlOptions {
 
 // ---- input shapes this module reads beyond StepResult (see the contract) ----
 
-export interface Histogram {
-  unit: 'ns';
-  scheme: string;
-  counts: Array<[lowerBoundNs: number, count: number]>;
-}
+export type { Histogram };
 
 interface SkewPoint {
   askedNs: number;
@@ -38,43 +35,18 @@ const skewOf = (s: StepResult): SkewPoint[] =>
 
 // ---- percentiles (the lead will unify this with src/latency.ts) ----
 
-export const PERCENTILES = [
-  { name: 'p50', q: 0.5 },
-  { name: 'p90', q: 0.9 },
-  { name: 'p99', q: 0.99 },
-  { name: 'p99.9', q: 0.999 },
-  { name: 'max', q: 1 },
-] as const;
+/** The percentiles charted, from the one definition in latency.ts. */
+export const PERCENTILES = [...LATENCY_PERCENTILES.map((p) => ({ name: p.key, q: p.q })), { name: 'max', q: 1 }] as const;
 
-/** Upper bound of a log-linear-16 bucket: values below 16 ns are exact, each power of two has 16 sub-buckets. */
-export function bucketUpperBound(lowerNs: number): number {
-  if (lowerNs < 16) return lowerNs + 1;
-  const k = Math.floor(Math.log2(lowerNs));
-  return lowerNs + 2 ** (k - 4);
-}
+export const bucketUpperBound = bucketHigh;
 
-/**
- * Percentiles of a histogram, each reported as its bucket's upper bound so a
- * figure is never better than what was measured. null when the histogram is
- * empty or uses a scheme this module does not know.
- */
+/** latency.ts's percentiles in the shape the charts draw; null when there is nothing to draw. */
 export function histogramPercentiles(h: Histogram | undefined): { count: number; values: Record<string, number> } | null {
   if (!h || h.scheme !== 'log-linear-16') return null;
-  const total = h.counts.reduce((a, [, c]) => a + c, 0);
-  if (total === 0) return null;
-  const values: Record<string, number> = {};
-  for (const { name, q } of PERCENTILES) {
-    const rank = Math.max(1, Math.ceil(q * total));
-    let seen = 0;
-    for (const [lower, count] of h.counts) {
-      seen += count;
-      if (seen >= rank) {
-        values[name] = bucketUpperBound(lower);
-        break;
-      }
-    }
-  }
-  return { count: total, values };
+  const p = percentiles(h as Histogram);
+  if (!p) return null;
+  const { count, ...values } = p;
+  return { count, values };
 }
 
 // ---- formatting ----

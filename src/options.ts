@@ -25,7 +25,13 @@ export interface Options {
   /** Syscalls run on the victim after the RST and before its close, in PROBES order. */
   probes: Probe[];
   skew: SkewSpec;
+  /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
+  repeat: number;
+  /** --duration: each run of a step lasts this long instead of `iterations` trials. */
+  durationMs?: number;
   json?: string;
+  /** JSONL journal: --journal, or `<json>.jsonl` when --json is given. */
+  journal?: string;
   force: boolean;
   quiet: boolean;
   logFile?: string;
@@ -131,4 +137,15 @@ export function parseSkew(text: string): SkewSpec {
   if (toNs < fromNs) throw new UsageError(`--skew sweep must go up: ${parts[0]} is above ${parts[1]}`);
   if ((toNs - fromNs) / stepNs + 1 > 1001) throw new UsageError(`--skew sweep has more than 1001 points: '${text}'`);
   return { kind: 'sweep', fromNs, toNs, stepNs };
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+
+/** `--duration 30s`: a positive number with a unit of ms, s, m or h, in whole milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(text.trim());
+  const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!) : NaN;
+  if (!m || !(ms >= 1)) throw new UsageError(`${flag} takes a duration with a unit: 500ms, 30s, 5m or 1h, not '${text}'`);
+  if (ms > 7 * 24 * 3600e3) throw new UsageError(`${flag} takes at most a week (168h), not '${text}'`);
+  return ms;
 }

@@ -2,6 +2,30 @@ import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
 import { sumCounts } from './tally.js';
+import { percentiles, PERCENTILES } from './latency.js';
+import type { Options } from './options.js';
+
+// issue 4: --duration / --repeat in the header, latency percentiles per step
+function stepLength(options: Options): string {
+  const each = options.durationMs !== undefined ? `${options.durationMs / 1000}s per step` : `${fmtInt(options.iterations)} trials per step`;
+  return (options.repeat ?? 1) > 1 ? `${each}, ${options.repeat} runs each (trials/s: mean ±95% t interval)` : each;
+}
+
+const fmtLatency = (ns: number): string => (ns >= 1e6 ? `${(ns / 1e6).toPrecision(3)}ms` : ns >= 1e4 ? `${(ns / 1e3).toPrecision(3)}us` : `${ns}ns`);
+
+/** Victim close() durations per step and outcome; each figure is its bucket's upper bound. */
+export function latencyLines(steps: StepResult[]): string[] {
+  const rows: string[][] = [];
+  for (const s of steps) {
+    for (const kind of ['ok', 'error'] as const) {
+      const h = s.latency?.close?.[kind];
+      const p = h && percentiles(h);
+      if (p) rows.push([String(s.cores), kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtLatency(p[q.key])), fmtLatency(p.max)]);
+    }
+  }
+  if (rows.length === 0) return [];
+  return ['', 'victim close() latency (bucket upper bounds):', table(['cores', 'close()', 'count', ...PERCENTILES.map((q) => q.key), 'max'], rows), ''];
+}
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fmtRate = (r: number): string => (r === 0 ? '0' : r >= 0.001 ? `${(r * 100).toPrecision(3)}%` : r.toExponential(1));
@@ -43,7 +67,7 @@ export function renderTable(result: RunResult): string {
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
     String(s.threads),
     fmtInt(s.trials) + (s.interrupted ? '!' : ''),
-    fmtInt(s.trialsPerSec),
+    s.throughput ? `${fmtInt(s.throughput.mean)} ±${fmtInt((s.throughput.high - s.throughput.low) / 2)}` : fmtInt(s.trialsPerSec),
     fmtInt(s.calls.close.ok),
     ...errnos.map((e) => fmtInt(s.calls.close.errors[e] ?? 0)),
     fmtInt(s.setupFailed),
@@ -55,7 +79,7 @@ export function renderTable(result: RunResult): string {
   const out: string[] = [
     `close-stress ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
-      `IPv${options.family} loopback; ${fmtInt(options.iterations)} trials per step`,
+      `IPv${options.family} loopback; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
       (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float'),
     '',
@@ -90,6 +114,7 @@ export function renderTable(result: RunResult): string {
     );
   }
   out.push(...kernelSection(result), ...probeSection(result), ...skewSection(result));
+  out.push(...latencyLines(steps));
   out.push(verdictLine(result));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }

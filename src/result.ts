@@ -6,7 +6,7 @@ import { UsageError } from './errors.js';
 import { type Outcomes, type StepTally } from './tally.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { sumCounts } from './tally.js';
-import { wilson, zeroEventUpperBound, type Interval } from './stats.js';
+import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
 
 export const SCHEMA = 'close-stress/result';
 export const SCHEMA_VERSION = 1;
@@ -27,6 +27,8 @@ export interface Verdict {
 
 export interface StepResult extends StepTally {
   trialsPerSec: number;
+  /** With --repeat: mean throughput of the runs and its 95% t interval. */
+  throughput?: { mean: number; low: number; high: number; n: number };
   /** Per tallied call that POSIX gives an error list for (sockerror has none). */
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
 }
@@ -66,7 +68,12 @@ export function stepResult(step: StepTally): StepResult {
   for (const [call, outcomes] of Object.entries(step.calls)) {
     if (call !== 'close' && hasPosixList(call)) posix[call] = verdict(call, outcomes);
   }
-  return { ...step, trialsPerSec: seconds > 0 ? step.trials / seconds : 0, posix };
+  return {
+    ...step,
+    trialsPerSec: seconds > 0 ? step.trials / seconds : 0,
+    ...(step.repeats && { throughput: meanInterval(step.repeats.trialsPerSec) }),
+    posix,
+  };
 }
 
 /**

@@ -10,7 +10,8 @@ import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { stepResult, type RunResult, type StepResult } from './result.js';
 import { rstsPerReset } from './kernel.js';
-import { measureWithSkew } from './skew.js';
+import { JournalWriter } from './journal.js';
+import { measureStep } from './repeat.js';
 import type { StepContext } from './step.js';
 import { closeAttempts, type StepTally } from './tally.js';
 
@@ -54,14 +55,21 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
+  const environment = captureEnvironment(platform);
+  const race: RunResult['race'] = { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' };
+  const journal = options.journal ? JournalWriter.open(options.journal, { tool: environment.tool, options, race, environment, startedAt }) : undefined;
+  const finish = (status: RunResult['status'], error?: string): RunResult => {
+    journal?.end(status, error);
+    return result(status, error);
+  };
   const result = (status: RunResult['status'], error?: string): RunResult => ({
     schema: 'close-stress/result',
     schemaVersion: 1,
     status,
     ...(error !== undefined && { error }),
     options,
-    race: { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' },
-    environment: captureEnvironment(platform),
+    race,
+    environment,
     startedAt,
     finishedAt: new Date().toISOString(),
     steps,
@@ -97,8 +105,9 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   try {
     for (const step of plan.steps) {
       if (signal) break;
-      const { tally, failedLanes } = await measureWithSkew(ctx, step, options.skew);
-      tally.interrupted ||= signal !== undefined;
+      const { tally, failedLanes } = await measureStep(ctx, step);
+      tally.interrupted = signal !== undefined;
+      journal?.step(tally);
       steps.push(stepResult(tally));
       const rsts = rstsPerReset(tally.kernel, tally.calls.resetClose.ok);
       if (rsts !== undefined && rsts < 1) {
@@ -110,13 +119,13 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.error({ event: 'failed', error: message }, 'run failed');
-    return { result: result('failed', message), exitCode: 1 };
+    return { result: finish('failed', message), exitCode: 1 };
   } finally {
     progress.stop();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
     await pool.close();
   }
-  if (signal) return { result: result('interrupted', `stopped by ${signal}`), exitCode: SIGNAL_EXIT[signal] };
+  if (signal) return { result: finish('interrupted', `stopped by ${signal}`), exitCode: SIGNAL_EXIT[signal] };
   log.info({ event: 'end' }, 'run completed');
-  return { result: result('completed'), exitCode: 0 };
+  return { result: finish('completed'), exitCode: 0 };
 }

@@ -39,3 +39,47 @@ export function zeroEventUpperBound(n: number, confidence = 0.95): number {
   if (n <= 0) return 1;
   return 1 - Math.pow(1 - confidence, 1 / n);
 }
+
+/**
+ * Fisher's exact test, two-sided, for the 2x2 table [[a, b], [c, d]]
+ * (a of a+b events in one run, c of c+d in the other), as R's fisher.test
+ * computes it: the sum of the hypergeometric probabilities of every table
+ * with these margins that is no more likely than the one observed (relative
+ * tolerance 1e-7). No well-kept npm package does this (those on the registry
+ * are one-off, unmaintained), so it is here; the probabilities are built by
+ * the ratio p(x+1)/p(x) in logs and normalised, which needs no
+ * log-gamma of 1e6-sized arguments (the difference of two such values would
+ * lose digits) and stays accurate in double for this tool's margins.
+ */
+export function fisherExact(a: number, b: number, c: number, d: number): number {
+  const m = a + c; // events in both runs
+  const n = b + d; // non-events
+  const k = a + b; // first run's trials
+  const lo = Math.max(0, k - n);
+  const hi = Math.min(k, m);
+  if (hi <= lo) return 1;
+  const logd = new Float64Array(hi - lo + 1);
+  // log p(x+1) - log p(x) for the hypergeometric count of events in the first run
+  for (let x = lo; x < hi; x++) {
+    logd[x - lo + 1] = logd[x - lo]! + Math.log(((m - x) * (k - x)) / ((x + 1) * (n - k + x + 1)));
+  }
+  let top = -Infinity;
+  for (const v of logd) top = Math.max(top, v);
+  let total = 0;
+  for (const v of logd) total += Math.exp(v - top);
+  const observed = logd[a - lo]!;
+  const tolerance = Math.log1p(1e-7);
+  let p = 0;
+  for (const v of logd) if (v <= observed + tolerance) p += Math.exp(v - top);
+  return Math.min(1, p / total);
+}
+
+/** Mean and two-sided t-distribution interval of a small sample (repeats of one step). */
+export function meanInterval(xs: number[], confidence = 0.95): { mean: number; low: number; high: number; n: number } {
+  const n = xs.length;
+  const mean = n > 0 ? xs.reduce((a, b) => a + b, 0) / n : 0;
+  if (n < 2) return { mean, low: mean, high: mean, n };
+  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
+  const half = jStat.studentt.inv(1 - (1 - confidence) / 2, n - 1) * (sd / Math.sqrt(n));
+  return { mean, low: mean - half, high: mean + half, n };
+}

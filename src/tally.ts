@@ -2,6 +2,7 @@ import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from './native
 import type { StepMemory } from './memory.js';
 import type { KernelCheck } from './kernel.js';
 import type { StepPlan } from './plan.js';
+import { mergeHistograms } from './latency.js';
 
 export type CallName = (typeof CALLS)[number];
 export type StageName = (typeof STAGES)[number];
@@ -78,6 +79,8 @@ export interface StepTally {
   kernel?: KernelCheck;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */
   skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
+  /** With --repeat N: each run's throughput (the counts above are their sums). */
+  repeats?: { trialsPerSec: number[] };
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -130,11 +133,6 @@ const toHistogram = (m: Map<number, number>): Histogram => ({
   counts: [...m.entries()].sort((a, b) => a[0] - b[0]),
 });
 
-export function mergeHistograms(a: Histogram, b: Histogram): Histogram {
-  const m = new Map(a.counts);
-  for (const [low, n] of b.counts) m.set(low, (m.get(low) ?? 0) + n);
-  return toHistogram(m);
-}
 
 /** Quantiles of the achieved skew from its 10 ns buckets (bucket centres). */
 export function skewStats(counts: number[], bucketNs: number, half: number): SkewStats | undefined {

@@ -3,5 +3,6 @@ declare module 'jstat' {
   export const jStat: {
     normal: { inv(p: number, mean: number, sd: number): number };
     beta: { inv(p: number, a: number, b: number): number };
+    studentt: { inv(p: number, dof: number): number };
   };
 }

@@ -1,0 +1,103 @@
+import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import type { Environment } from './env.js';
+import { UsageError } from './errors.js';
+import type { Options } from './options.js';
+import { stepResult, type RunResult, type Status } from './result.js';
+import type { StepTally } from './tally.js';
+
+export const JOURNAL_SCHEMA = 'close-stress/journal';
+
+export interface JournalHeader {
+  type: 'run';
+  schema: typeof JOURNAL_SCHEMA;
+  schemaVersion: 1;
+  tool: { name: string; version: string };
+  options: Options;
+  race: RunResult['race'];
+  environment: Environment;
+  startedAt: string;
+}
+
+/** `--journal PATH`, else `<--json path>.jsonl` when --json is given, else none. */
+export function journalPath(options: Pick<Options, 'json' | 'journal'>): string | undefined {
+  return options.journal ?? (options.json !== undefined ? `${options.json}.jsonl` : undefined);
+}
+
+/**
+ * Append-only JSONL record of a run: one line per finished step, each fsynced
+ * before the next step starts, so a panic or kill -9 costs at most the step
+ * in progress.
+ */
+export class JournalWriter {
+  private fd: number | undefined;
+
+  private constructor(fd: number, readonly path: string) {
+    this.fd = fd;
+  }
+
+  static open(path: string, header: Omit<JournalHeader, 'type' | 'schema' | 'schemaVersion'>): JournalWriter {
+    const w = new JournalWriter(openSync(path, 'w', 0o644), path);
+    w.append({ type: 'run', schema: JOURNAL_SCHEMA, schemaVersion: 1, ...header });
+    return w;
+  }
+
+  private append(record: object): void {
+    if (this.fd === undefined) return;
+    writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    fsyncSync(this.fd);
+  }
+
+  step(step: StepTally): void {
+    this.append({ type: 'step', step });
+  }
+
+  end(status: Status, error?: string): void {
+    this.append({ type: 'end', status, ...(error !== undefined && { error }), finishedAt: new Date().toISOString() });
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+type Line =
+  | JournalHeader
+  | { type: 'step'; step: StepTally }
+  | { type: 'end'; status: Status; error?: string; finishedAt: string };
+
+/**
+ * A journal back into a result. Steps count whatever happened after them; a
+ * journal with no end line (kill -9, panic, power loss) reads as interrupted,
+ * and a last line cut off mid-write is dropped.
+ */
+export function readJournal(path: string): RunResult {
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  const records: Line[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    try {
+      records.push(JSON.parse(line) as Line);
+    } catch {
+      if (i === lines.length - 1 || (i === lines.length - 2 && lines[i + 1] === '')) break; // torn last write
+      throw new UsageError(`${path}: line ${i + 1} is not JSON; not a close-stress journal`);
+    }
+  }
+  const header = records[0];
+  if (!header || header.type !== 'run' || header.schema !== JOURNAL_SCHEMA) {
+    throw new UsageError(`${path}: no close-stress journal header (first line must be {"type":"run","schema":"${JOURNAL_SCHEMA}",...})`);
+  }
+  const steps = records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step)] : []));
+  const end = records.find((r): r is Extract<Line, { type: 'end' }> => r.type === 'end');
+  const error = end ? end.error : 'journal has no end line: the run was cut off';
+  return {
+    schema: 'close-stress/result',
+    schemaVersion: 1,
+    status: end?.status ?? 'interrupted',
+    ...(error !== undefined && { error }),
+    options: header.options,
+    race: header.race,
+    environment: header.environment,
+    startedAt: header.startedAt,
+    finishedAt: end?.finishedAt ?? statSync(path).mtime.toISOString(),
+    steps,
+  };
+}
