@@ -74,12 +74,12 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   if (raw.duration !== undefined && raw.iterations !== undefined) {
     throw new UsageError('--duration and --iterations both set the length of a step: give one');
   }
+  if (options.json !== undefined) checkOutputPath(options.json, '--json', options.force);
   const journal = journalPath({ ...options, ...(raw.journal !== undefined && { journal: raw.journal }) });
   if (journal !== undefined) {
     options.journal = journal;
     checkOutputPath(journal, raw.journal !== undefined ? '--journal' : '--json (its journal)', options.force);
   }
-  if (options.json !== undefined) checkOutputPath(options.json, '--json', options.force);
   if (options.logFile !== undefined) checkOutputPath(options.logFile, '--log-file', true);
   return options;
 }
@@ -228,24 +228,24 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const options = toOptions(raw, platform.allowedCpus.length);
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
-  const { result, exitCode } = await run(options, progress, log);
+  const outcome = await run(options, progress, log);
+  const { result, exitCode } = outcome;
   process.stdout.write(renderTable(result));
   if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
-  // Saving failures (a full disk) are reported after the table, never hidden.
-  let saved = true;
+  // Saving failures (a full disk) are reported after the table, on one line, never hidden.
+  const lostSaves: string[] = [];
   if (options.json !== undefined) {
     try {
       writeResult(options.json, result);
     } catch (err) {
-      process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
-      saved = false;
+      lostSaves.push(`could not save ${options.json}: ${(err as Error).message}`);
     }
   }
+  if (outcome.journalError) lostSaves.push(`could not write the journal ${outcome.journalError}`);
   const lost = logFileError(log);
-  if (lost) {
-    process.stderr.write(`close-stress: could not write the log ${lost.file}: ${lost.message}\n`);
-    saved = false;
-  }
+  if (lost) lostSaves.push(`could not write the log ${lost.file}: ${lost.message}`);
+  const saved = lostSaves.length === 0;
+  if (!saved) process.stderr.write(`close-stress: ${lostSaves.join('; ')}\n`);
   if (!saved) return rule ? BISECT_EXIT.skip : exitCode === 0 ? 1 : exitCode;
   if (!rule || result.status === 'interrupted') return exitCode;
   const verdict = judge(result, rule);

@@ -30,21 +30,34 @@ export function journalPath(options: Pick<Options, 'json' | 'journal'>): string 
  */
 export class JournalWriter {
   private fd: number | undefined;
+  /** The first write that failed (a full disk): journaling stops, the run does not. */
+  error: Error | undefined;
 
-  private constructor(fd: number, readonly path: string) {
-    this.fd = fd;
-  }
+  private constructor(readonly path: string) {}
 
   static open(path: string, header: Omit<JournalHeader, 'type' | 'schema' | 'schemaVersion'>): JournalWriter {
-    const w = new JournalWriter(openSync(path, 'w', 0o644), path);
+    const w = new JournalWriter(path);
+    try {
+      w.fd = openSync(path, 'w', 0o644);
+    } catch (err) {
+      w.error = err as Error;
+    }
     w.append({ type: 'run', schema: JOURNAL_SCHEMA, schemaVersion: 1, ...header });
     return w;
   }
 
   private append(record: object): void {
     if (this.fd === undefined) return;
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
-    fsyncSync(this.fd);
+    try {
+      writeSync(this.fd, `${JSON.stringify(record)}\n`);
+      fsyncSync(this.fd);
+    } catch (err) {
+      // The measurement goes on and is still printed and saved as JSON; the
+      // caller reports the lost journal after the table.
+      this.error ??= err as Error;
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
 
   step(step: StepTally): void {

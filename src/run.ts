@@ -19,6 +19,8 @@ export interface RunOutcome {
   result: RunResult;
   /** 0 completed, 1 failed, 128+signal when interrupted. */
   exitCode: number;
+  /** Why the journal could not be written, when it could not (the result is intact). */
+  journalError?: string;
 }
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -58,6 +60,11 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   const environment = captureEnvironment(platform);
   const race: RunResult['race'] = { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' };
   const journal = options.journal ? JournalWriter.open(options.journal, { tool: environment.tool, options, race, environment, startedAt }) : undefined;
+  const outcome = (result: RunResult, exitCode: number): RunOutcome => ({
+    result,
+    exitCode,
+    ...(journal?.error && { journalError: `${journal.path}: ${journal.error.message}` }),
+  });
   const finish = (status: RunResult['status'], error?: string): RunResult => {
     journal?.end(status, error);
     return result(status, error);
@@ -119,13 +126,13 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.error({ event: 'failed', error: message }, 'run failed');
-    return { result: finish('failed', message), exitCode: 1 };
+    return outcome(finish('failed', message), 1);
   } finally {
     progress.stop();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
     await pool.close();
   }
-  if (signal) return { result: finish('interrupted', `stopped by ${signal}`), exitCode: SIGNAL_EXIT[signal] };
+  if (signal) return outcome(finish('interrupted', `stopped by ${signal}`), SIGNAL_EXIT[signal]);
   log.info({ event: 'end' }, 'run completed');
-  return { result: finish('completed'), exitCode: 0 };
+  return outcome(finish('completed'), 0);
 }
