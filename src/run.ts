@@ -7,7 +7,7 @@ import type { Options } from './options.js';
 import { buildPlan, type StepPlan } from './plan.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
-import { stepResult, type RunResult, type StepResult } from './result.js';
+import { stepResult, withScaling, type RunResult, type StepResult, type Startup } from './result.js';
 import { closeAttempts, tallyStep, type StepTally } from './tally.js';
 
 export interface RunOutcome {
@@ -17,6 +17,18 @@ export interface RunOutcome {
 }
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+// Node's time origin is set as the process starts; hrtime and the lanes' start_ns
+// both read CLOCK_MONOTONIC, so the two can be subtracted.
+const processStartNs = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+
+function startup(handedNs: bigint, firstTrialNs: bigint): Startup | undefined {
+  if (firstTrialNs === 0n) return undefined;
+  return {
+    poolStartMs: Number(firstTrialNs - handedNs) / 1e6,
+    sinceProcessStartMs: Number(firstTrialNs - processStartNs) / 1e6,
+  };
+}
 
 function describeSetupFailures(step: StepTally): string {
   return Object.entries(step.setupFailures)
@@ -58,7 +70,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     environment: captureEnvironment(platform),
     startedAt,
     finishedAt: new Date().toISOString(),
-    steps,
+    steps: withScaling(steps),
   });
 
   log.info({ event: 'start', options, allowedCpus: platform.allowedCpus, canPin: platform.canPin, steps: plan.steps.map((s) => s.cores) }, 'run started');
@@ -86,11 +98,13 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
       if (signal) break;
       current = new StepMemory(layout, step.lanes.length, options.iterations);
       progress.startStep(step, current, options.iterations);
+      const handedNs = process.hrtime.bigint();
       const failedLanes = await pool.runStep(step, current, options);
+      const started = startup(handedNs, current.firstStartNs());
       const tally = tallyStep(step, current, platform);
       tally.interrupted = signal !== undefined;
       progress.endStep(tally.trials);
-      steps.push(stepResult(tally));
+      steps.push({ ...stepResult(tally), ...(started && { startup: started }) });
       log.info({ event: 'step', cores: step.cores, trials: tally.trials, elapsedNs: tally.elapsedNs, close: tally.calls.close, setupFailed: tally.setupFailed }, 'step finished');
       checkStep(tally, step, failedLanes);
     }
