@@ -101,9 +101,16 @@ static void barrier_wait(struct barrier *b, uint32_t *local) {
     while (LOAD(&b->sense) != s) spin_or_yield(&spins);
 }
 
+/* reset_fd is the whole hand-off: a descriptor, EMPTY once the resetter took
+ * it, or QUIT. A separate quit flag read after the barrier would let a resetter
+ * that was descheduled past the last trial's barrier see quit one round early,
+ * exit, and leave the victim spinning in the final barrier for ever. */
+#define EMPTY (-1)
+#define QUIT (-2)
+
 struct cross {
     struct barrier go;
-    int reset_fd, quit, reset_cpu;
+    int reset_fd, reset_cpu;
     uint64_t cpu_sum;
 };
 
@@ -113,9 +120,9 @@ static void *resetter(void *arg) {
     pin(x->reset_cpu);
     for (;;) {
         barrier_wait(&x->go, &sense);
-        if (LOAD(&x->quit)) break;
         int fd = LOAD(&x->reset_fd);
-        STORE(&x->reset_fd, -1);
+        if (fd == QUIT) break;
+        STORE(&x->reset_fd, EMPTY);
         x->cpu_sum += (uint64_t)sched_getcpu();
         close(fd);
     }
@@ -199,7 +206,7 @@ static void *lane_main(void *arg) {
             victim_close(l, victim_fd);
         }
     } else {
-        struct cross x = {.reset_fd = -1, .reset_cpu = l->reset_cpu};
+        struct cross x = {.reset_fd = EMPTY, .reset_cpu = l->reset_cpu};
         pthread_t th;
         if (pthread_create(&th, NULL, resetter, &x) != 0) { l->failed = 1; return NULL; }
         uint32_t sense = 0;
@@ -207,12 +214,14 @@ static void *lane_main(void *arg) {
             l->cpu_sum += (uint64_t)sched_getcpu();
             if (open_pair(lfd, &addr, alen, sh, &reset_fd, &victim_fd) != 0) { l->setup_failed++; continue; }
             unsigned s2 = 0;
-            while (LOAD(&x.reset_fd) != -1) spin_or_yield(&s2);
+            while (LOAD(&x.reset_fd) != EMPTY) spin_or_yield(&s2);
             STORE(&x.reset_fd, reset_fd);
             barrier_wait(&x.go, &sense);
             victim_close(l, victim_fd);
         }
-        STORE(&x.quit, 1);
+        unsigned s3 = 0;
+        while (LOAD(&x.reset_fd) != EMPTY) spin_or_yield(&s3);
+        STORE(&x.reset_fd, QUIT);
         barrier_wait(&x.go, &sense);
         pthread_join(th, NULL);
         l->cpu_sum += x.cpu_sum;
