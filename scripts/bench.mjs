@@ -9,6 +9,7 @@
 //
 //   node scripts/bench.mjs [--rounds 5] [--iterations 1e5] [--cores 1,2]
 //     [--races same-thread,cross-thread] [--memory 1e5,1e6 | --no-memory] [--json out.json]
+//     [--close-stress other/checkout/bin/close-stress.js]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'bin', 'close-stress.js');
+let cli = path.join(root, 'bin', 'close-stress.js');
 const MiB = 1024 * 1024;
 
 function parseArgs(argv) {
@@ -41,6 +42,7 @@ function parseArgs(argv) {
     else if (a === '--memory') args.memory = next().split(',').map(Number);
     else if (a === '--no-memory') args.memory = [];
     else if (a === '--json') args.json = next();
+    else if (a === '--close-stress') cli = path.resolve(next()); // another build's bin/close-stress.js
     else throw new Error(`unknown argument ${a}`);
   }
   if (!(args.rounds >= 1) || !(args.iterations >= 1)) throw new Error('--rounds and --iterations take positive numbers');
@@ -230,6 +232,7 @@ async function main() {
 
     const out = [
       `close-stress vs reference C loop (scripts/reference/trial-ref.c) on ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cpus} CPUs, ${os.type()} ${os.release()}`,
+      `close-stress: ${cli}`,
       `${args.rounds} alternating rounds of ${fmtInt(args.iterations)} trials per point; load average ${loadBefore} before, ${loadAfter} after`,
       'ratio = close-stress trials/s (its JSON: start gate to end) / reference trials/s; wall ratio uses each process\'s whole wall time',
       '',
