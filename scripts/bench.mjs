@@ -250,6 +250,11 @@ async function main() {
         ]),
       ),
     ];
+    const GOAL = 0.95;
+    const missed = points.filter((p) => p.ratio.median < GOAL);
+    out.push('', missed.length === 0
+      ? `goal met: median ratio >= ${GOAL} at every point.`
+      : `goal (median ratio >= ${GOAL}) missed at: ${missed.map((p) => `${p.race} ${p.cores}c (${p.ratio.median.toFixed(3)})`).join(', ')}; compare the spread with the load average before calling it a regression.`);
     if (failures.length > 0) out.push('', `${failures.length} failed round(s), left out of the figures above:`, ...failures.map((f) => `  ${f}`));
     if (mem.length > 0) {
       out.push('', `peak RSS of close-stress --cores ${cpus} --no-sweep (whole process, worker threads included):`);
