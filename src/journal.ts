@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } fro
 import type { Environment } from './env.js';
 import { UsageError } from './errors.js';
 import type { Options } from './options.js';
-import { stepResult, type RunResult, type Status } from './result.js';
+import { stepResult, withScaling, type RunResult, type Status } from './result.js';
 import type { StepTally } from './tally.js';
 
 export const JOURNAL_SCHEMA = 'close-stress/journal';
@@ -98,7 +98,7 @@ export function readJournal(path: string): RunResult {
   if (!header || header.type !== 'run' || header.schema !== JOURNAL_SCHEMA) {
     throw new UsageError(`${path}: no close-stress journal header (first line must be {"type":"run","schema":"${JOURNAL_SCHEMA}",...})`);
   }
-  const steps = records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step)] : []));
+  const steps = withScaling(records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step)] : [])));
   const end = records.find((r): r is Extract<Line, { type: 'end' }> => r.type === 'end');
   const error = end ? end.error : 'journal has no end line: the run was cut off';
   return {

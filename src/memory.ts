@@ -31,6 +31,16 @@ export class StepMemory {
     return sum;
   }
 
+  /** Monotonic ns when the first lane passed the start gate; 0 when none did. */
+  firstStartNs(): bigint {
+    let first = 0n;
+    for (let i = 0; i < this.lanes; i++) {
+      const t = Atomics.load(this.words, (this.laneOffset(i) + this.layout.lane.start_ns) / 8);
+      if (t > 0n && (first === 0n || t < first)) first = t;
+    }
+    return first;
+  }
+
   /** Ends the step early: lanes finish the trial in hand and return. */
   stop(): void {
     Atomics.store(this.words, this.layout.stepStop / 8, 1n);

@@ -62,12 +62,13 @@ function table(headers: string[], rows: string[][]): string {
 export function renderTable(result: RunResult): string {
   const { options, environment: env, steps } = result;
   const errnos = [...new Set(steps.flatMap((s) => Object.keys(s.calls.close.errors)))].sort();
-  const headers = ['cores', 'threads', 'trials', 'trials/s', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
+  const headers = ['cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
   const rows = steps.map((s) => [
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
     String(s.threads),
     fmtInt(s.trials) + (s.interrupted ? '!' : ''),
     s.throughput ? `${fmtInt(s.throughput.mean)} ±${fmtInt((s.throughput.high - s.throughput.low) / 2)}` : fmtInt(s.trialsPerSec),
+    s.scaling ? `${Math.round(s.scaling.efficiency * 100)}%` : '-',
     fmtInt(s.calls.close.ok),
     ...errnos.map((e) => fmtInt(s.calls.close.errors[e] ?? 0)),
     fmtInt(s.setupFailed),
@@ -91,6 +92,10 @@ export function renderTable(result: RunResult): string {
   }
   if (steps.some((s) => s.interrupted)) out.push('! step interrupted before all its trials ran.');
   for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
+  const base = steps.find((s) => s.scaling)?.scaling?.baselineCores;
+  if (base !== undefined && steps.length > 1) {
+    out.push(`efficiency: trials/s per core relative to the ${base}-core step (100% = linear scaling).`);
+  }
 
   const resetErrors = steps.reduce((a, s) => a + sumCounts(s.calls.resetClose.errors), 0);
   if (resetErrors > 0) {

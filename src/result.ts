@@ -25,12 +25,31 @@ export interface Verdict {
   upper95WhenZero?: number;
 }
 
+/** How this step's rate compares with the baseline step's, per core. */
+export interface Scaling {
+  /** The 1-core step when the run has one, else the step with the fewest cores. */
+  baselineCores: number;
+  trialsPerSecPerCore: number;
+  /** rate at k cores / (k x rate per core at the baseline): 1 is perfect, a collapse reads as << 1. */
+  efficiency: number;
+}
+
+/** Where a step's time went before its first trial (absent in results rebuilt from a journal). */
+export interface Startup {
+  /** From handing the step to the pool to the first lane passing the start gate. */
+  poolStartMs: number;
+  /** From process start (Node's time origin) to the same moment. */
+  sinceProcessStartMs: number;
+}
+
 export interface StepResult extends StepTally {
   trialsPerSec: number;
   /** With --repeat: mean throughput of the runs and its 95% t interval. */
   throughput?: { mean: number; low: number; high: number; n: number };
   /** Per tallied call that POSIX gives an error list for (sockerror has none). */
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
+  scaling?: Scaling;
+  startup?: Startup;
 }
 
 export interface RunResult {
@@ -74,6 +93,22 @@ export function stepResult(step: StepTally): StepResult {
     ...(step.repeats && { throughput: meanInterval(step.repeats.trialsPerSec) }),
     posix,
   };
+}
+
+/** Adds `scaling` to every step, against the 1-core step (else the smallest). */
+export function withScaling(steps: StepResult[]): StepResult[] {
+  const measured = steps.filter((s) => s.trialsPerSec > 0);
+  const base = measured.find((s) => s.cores === 1) ?? [...measured].sort((a, b) => a.cores - b.cores)[0];
+  if (!base) return steps;
+  const basePerCore = base.trialsPerSec / base.cores;
+  return steps.map((s) => ({
+    ...s,
+    scaling: {
+      baselineCores: base.cores,
+      trialsPerSecPerCore: s.trialsPerSec / s.cores,
+      efficiency: s.trialsPerSec / s.cores / basePerCore,
+    },
+  }));
 }
 
 /**

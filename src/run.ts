@@ -8,7 +8,7 @@ import { buildPlan, type StepPlan } from './plan.js';
 import { descriptorBudget, laneCap } from './limits.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
-import { stepResult, type RunResult, type StepResult } from './result.js';
+import { stepResult, withScaling, type RunResult, type StepResult } from './result.js';
 import { rstsPerReset } from './kernel.js';
 import { JournalWriter } from './journal.js';
 import { measureStep } from './repeat.js';
@@ -79,7 +79,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     environment,
     startedAt,
     finishedAt: new Date().toISOString(),
-    steps,
+    steps: withScaling(steps),
     ...(plan.skipped.length > 0 && { skipped: plan.skipped }),
   });
 

@@ -1,6 +1,7 @@
 import { kernelCheck, readCounters } from './kernel.js';
 import type { Layout, Platform } from './native.js';
 import { StepMemory } from './memory.js';
+import type { Startup } from './result.js';
 import type { Options } from './options.js';
 import type { StepPlan } from './plan.js';
 import type { LanePool } from './pool.js';
@@ -26,6 +27,18 @@ export interface Measurement {
   failedLanes: number[];
 }
 
+// Node's time origin is set as the process starts; hrtime and the lanes' start_ns
+// both read CLOCK_MONOTONIC, so the two can be subtracted.
+const processStartNs = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+
+export function startup(handedNs: bigint, firstTrialNs: bigint): Startup | undefined {
+  if (firstTrialNs === 0n) return undefined;
+  return {
+    poolStartMs: Number(firstTrialNs - handedNs) / 1e6,
+    sinceProcessStartMs: Number(firstTrialNs - processStartNs) / 1e6,
+  };
+}
+
 /** One pass of a step's lanes over `trials` trials at one skew. */
 export async function measure(ctx: StepContext, step: StepPlan, trials: number, skewNs = 0, detail = ''): Promise<Measurement> {
   const memory = new StepMemory(ctx.layout, step.lanes.length, trials);
@@ -33,12 +46,15 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   if (ctx.stopping()) memory.stop();
   ctx.progress.startStep(step, memory, trials, detail);
   try {
+    const handedNs = process.hrtime.bigint();
     const before = readCounters();
     const watching = giveUpWhenNothingConnects(step, memory, ctx.platform);
     const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(() => watching());
     const after = readCounters();
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
     tally.kernel = kernelCheck(before, after);
+    const started = startup(handedNs, memory.firstStartNs());
+    if (started) tally.startup = started;
     ctx.progress.endStep(tally.trials);
     return { tally, failedLanes };
   } finally {

@@ -1,6 +1,7 @@
 import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from './native.js';
 import type { StepMemory } from './memory.js';
 import type { KernelCheck } from './kernel.js';
+import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
 import { mergeHistograms } from './latency.js';
 
@@ -75,6 +76,8 @@ export interface StepTally {
   latency: { close: { ok: Histogram; error: Histogram } };
   /** Cross-thread runs: how far apart the two threads really started. */
   achievedSkew?: SkewStats;
+  /** Where the step's time went before its first trial (the first pass, when merged). */
+  startup?: Startup;
   /** The kernel's own TCP counters over the step (machine-wide). */
   kernel?: KernelCheck;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */

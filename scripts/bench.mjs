@@ -1,0 +1,282 @@
+#!/usr/bin/env node
+// `npm run bench`: close-stress against a hand-written C loop doing the same
+// trials (scripts/reference/trial-ref.c), then peak memory against iterations.
+//
+// The two programs run alternately, round after round, so that load from
+// anything else on the machine lands on both. The claim is the ratio
+// close-stress trials/s / reference trials/s (median over rounds); absolute
+// rates depend on the machine.
+//
+//   node scripts/bench.mjs [--rounds 5] [--iterations 1e5] [--cores 1,2]
+//     [--races same-thread,cross-thread] [--memory 1e5,1e6 | --no-memory] [--json out.json]
+//     [--close-stress other/checkout/bin/close-stress.js]
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+let cli = path.join(root, 'bin', 'close-stress.js');
+const MiB = 1024 * 1024;
+
+function parseArgs(argv) {
+  const args = {
+    rounds: 5,
+    iterations: 1e5,
+    cores: null,
+    races: ['same-thread', 'cross-thread'],
+    memory: [1e5, 1e6],
+    json: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--rounds') args.rounds = Number(next());
+    else if (a === '--iterations') args.iterations = Number(next());
+    else if (a === '--cores') args.cores = next().split(',').map(Number);
+    else if (a === '--races') args.races = next().split(',');
+    else if (a === '--memory') args.memory = next().split(',').map(Number);
+    else if (a === '--no-memory') args.memory = [];
+    else if (a === '--json') args.json = next();
+    else if (a === '--close-stress') cli = path.resolve(next()); // another build's bin/close-stress.js
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!(args.rounds >= 1) || !(args.iterations >= 1)) throw new Error('--rounds and --iterations take positive numbers');
+  return args;
+}
+
+/** Compiles the reference at bench time (never a committed binary). */
+export function buildReference(dir) {
+  const out = path.join(dir, 'trial-ref');
+  const cc = process.env.CC || 'cc';
+  execFileSync(cc, ['-O2', '-pthread', '-o', out, path.join(root, 'scripts', 'reference', 'trial-ref.c')], { stdio: 'inherit' });
+  return out;
+}
+
+/** What each thread of a stuck process is doing, for the report, before it is killed. */
+function threadStates(pid) {
+  try {
+    const dir = `/proc/${pid}/task`;
+    return readdirSync(dir)
+      .map((tid) => {
+        const read = (f) => { try { return readFileSync(`${dir}/${tid}/${f}`, 'utf8').trim(); } catch { return '?'; } };
+        const state = read('stat').replace(/^.*\) /, '').split(' ')[0];
+        return `${tid} ${read('comm')} ${state} ${read('wchan')}`;
+      })
+      .join('; ');
+  } catch {
+    return 'no /proc';
+  }
+}
+
+// A run slower than this is reported as stuck (with its threads' states), not waited for.
+const runTimeoutMs = (iterations) => 60_000 + iterations / 5;
+
+function execute(cmd, argv, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stuck = '';
+    const timer = timeoutMs && setTimeout(() => {
+      stuck = threadStates(child.pid);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const wallNs = Number(process.hrtime.bigint() - t0);
+      const what = `${path.basename(cmd)} ${argv.map((a) => path.basename(a)).join(' ')}`;
+      if (stuck) reject(new Error(`${what} took over ${timeoutMs / 1000} s; threads (tid comm state wchan): ${stuck}`));
+      else if (code !== 0) reject(new Error(`${what} ${signal ? `killed by ${signal}` : `exited ${code}`}: ${stderr.trim().split('\n').pop()}`));
+      else resolve({ stdout, wallNs });
+    });
+  });
+}
+
+/** One reference run: its own JSON line. */
+export async function runReference(bin, cores, iterations, race) {
+  const { stdout, wallNs } = await execute(bin, [String(cores), String(iterations), race, 'server', '4'], runTimeoutMs(iterations));
+  const r = JSON.parse(stdout.trim().split('\n').pop());
+  return { trialsPerSec: r.trialsPerSec, trials: r.trials, wallTrialsPerSec: (r.trials * 1e9) / wallNs };
+}
+
+/** One close-stress run of a single step; rate from its JSON, plus the process's wall time. */
+async function runCloseStress(tmp, cores, iterations, race) {
+  const json = path.join(tmp, 'result.json');
+  const argv = [cli, '--cores', String(cores), '--no-sweep', '--iterations', String(iterations), '--race', race, '-q', '--json', json, '--force'];
+  const { wallNs } = await execute(process.execPath, argv, runTimeoutMs(iterations));
+  const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+  return {
+    trialsPerSec: step.trialsPerSec,
+    trials: step.trials,
+    wallTrialsPerSec: (step.trials * 1e9) / wallNs,
+    wallMs: wallNs / 1e6,
+    startup: step.startup,
+  };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const spread = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
+const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
+const fmtRatio = (s) => `${s.min.toFixed(3)} / ${s.median.toFixed(3)} / ${s.max.toFixed(3)}`;
+
+function table(headers, rows) {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells) => cells.map((x, c) => x.padStart(widths[c])).join('  ');
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+async function ratios(args, bin, tmp, failures) {
+  const points = [];
+  for (const race of args.races) {
+    for (const cores of args.cores) {
+      const rounds = [];
+      for (let r = 0; r < args.rounds; r++) {
+        // Alternate who goes first, so a slow phase of the machine does not always hit the same side.
+        let ref;
+        let cs;
+        try {
+          if (r % 2 === 0) {
+            ref = await runReference(bin, cores, args.iterations, race);
+            cs = await runCloseStress(tmp, cores, args.iterations, race);
+          } else {
+            cs = await runCloseStress(tmp, cores, args.iterations, race);
+            ref = await runReference(bin, cores, args.iterations, race);
+          }
+        } catch (err) {
+          // Kept in the report: a stuck or killed run is a finding, not noise to drop silently.
+          failures.push(`${race} ${cores}c round ${r + 1}: ${err.message}`);
+          process.stderr.write(`  ${race} ${cores}c round ${r + 1}: FAILED ${err.message}\n`);
+          continue;
+        }
+        rounds.push({ ref, cs, ratio: cs.trialsPerSec / ref.trialsPerSec, wallRatio: cs.wallTrialsPerSec / ref.wallTrialsPerSec });
+        process.stderr.write(`  ${race} ${cores}c round ${r + 1}: ref ${fmtInt(ref.trialsPerSec)}/s, close-stress ${fmtInt(cs.trialsPerSec)}/s, ratio ${(cs.trialsPerSec / ref.trialsPerSec).toFixed(3)}\n`);
+      }
+      if (rounds.length === 0) continue;
+      points.push({
+        race,
+        cores,
+        ratio: spread(rounds.map((x) => x.ratio)),
+        wallRatio: spread(rounds.map((x) => x.wallRatio)),
+        referenceTrialsPerSec: spread(rounds.map((x) => x.ref.trialsPerSec)),
+        closeStressTrialsPerSec: spread(rounds.map((x) => x.cs.trialsPerSec)),
+        closeStressWallMs: spread(rounds.map((x) => x.cs.wallMs)),
+        poolStartMs: spread(rounds.map((x) => x.cs.startup?.poolStartMs ?? NaN)),
+        sinceProcessStartMs: spread(rounds.map((x) => x.cs.startup?.sinceProcessStartMs ?? NaN)),
+        rounds,
+      });
+    }
+  }
+  return points;
+}
+
+/** Peak RSS of the whole close-stress process (worker threads included): GNU time's %M, else polled VmHWM. */
+async function peakRss(tmp, cores, iterations) {
+  const argv = [cli, '--cores', String(cores), '--no-sweep', '--iterations', String(iterations), '-q'];
+  if (existsSync('/usr/bin/time') && os.platform() === 'linux') {
+    const out = path.join(tmp, 'time.txt');
+    await execute('/usr/bin/time', ['-f', '%M', '-o', out, process.execPath, ...argv], runTimeoutMs(iterations) * 2);
+    return Number(readFileSync(out, 'utf8').trim().split('\n').pop()) * 1024;
+  }
+  const child = spawn(process.execPath, argv, { stdio: 'ignore' });
+  let hwm = 0;
+  const poll = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
+    } catch {
+      /* exited */
+    }
+  }, 20);
+  await new Promise((resolve) => child.on('close', resolve));
+  clearInterval(poll);
+  return hwm;
+}
+
+async function memory(args, tmp, cores) {
+  const rows = [];
+  for (const n of args.memory) {
+    const bytes = await peakRss(tmp, cores, n);
+    rows.push({ iterations: n, peakRssBytes: bytes });
+    process.stderr.write(`  memory ${n.toExponential(0)} iterations: ${(bytes / MiB).toFixed(1)} MiB\n`);
+  }
+  return rows;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const cpus = os.availableParallelism();
+  args.cores ??= [...new Set([1, ...Array.from({ length: cpus }, (_, i) => i + 1)])];
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'close-stress-bench-'));
+  try {
+    const bin = buildReference(tmp);
+    const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+    const loadBefore = load();
+    process.stderr.write(`bench: ${args.rounds} rounds x ${fmtInt(args.iterations)} trials, cores ${args.cores.join(',')}, ${args.races.join(' and ')}; load ${loadBefore}\n`);
+    const failures = [];
+    const points = await ratios(args, bin, tmp, failures);
+    const mem = await memory(args, tmp, cpus);
+    const loadAfter = load();
+
+    const out = [
+      `close-stress vs reference C loop (scripts/reference/trial-ref.c) on ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cpus} CPUs, ${os.type()} ${os.release()}`,
+      `close-stress: ${cli}`,
+      `${args.rounds} alternating rounds of ${fmtInt(args.iterations)} trials per point; load average ${loadBefore} before, ${loadAfter} after`,
+      'ratio = close-stress trials/s (its JSON: start gate to end) / reference trials/s; wall ratio uses each process\'s whole wall time',
+      '',
+      table(
+        ['race', 'cores', 'reference/s (med)', 'close-stress/s (med)', 'ratio min/med/max', 'wall ratio min/med/max', 'pool start ms (med)', 'first trial ms (med)'],
+        points.map((p) => [
+          p.race,
+          String(p.cores),
+          fmtInt(p.referenceTrialsPerSec.median),
+          fmtInt(p.closeStressTrialsPerSec.median),
+          fmtRatio(p.ratio),
+          fmtRatio(p.wallRatio),
+          p.poolStartMs.median.toFixed(1),
+          p.sinceProcessStartMs.median.toFixed(1),
+        ]),
+      ),
+    ];
+    const GOAL = 0.95;
+    const missed = points.filter((p) => p.ratio.median < GOAL);
+    out.push('', missed.length === 0
+      ? `goal met: median ratio >= ${GOAL} at every point.`
+      : `goal (median ratio >= ${GOAL}) missed at: ${missed.map((p) => `${p.race} ${p.cores}c (${p.ratio.median.toFixed(3)})`).join(', ')}; compare the spread with the load average before calling it a regression.`);
+    if (failures.length > 0) out.push('', `${failures.length} failed round(s), left out of the figures above:`, ...failures.map((f) => `  ${f}`));
+    if (mem.length > 0) {
+      out.push('', `peak RSS of close-stress --cores ${cpus} --no-sweep (whole process, worker threads included):`);
+      for (const m of mem) out.push(`  ${fmtInt(m.iterations).padStart(12)} iterations: ${(m.peakRssBytes / MiB).toFixed(1)} MiB`);
+      if (mem.length > 1) {
+        const d = mem[mem.length - 1].peakRssBytes - mem[0].peakRssBytes;
+        out.push(`  difference ${fmtInt(mem[mem.length - 1].iterations)} - ${fmtInt(mem[0].iterations)}: ${(d / MiB).toFixed(1)} MiB (goal < 10 MiB)`);
+      }
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    if (args.json) {
+      const machine = { cpu: os.cpus()[0]?.model, cpus, os: `${os.type()} ${os.release()}`, node: process.version };
+      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem }, null, 2) + '\n');
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(1);
+  });
+}
