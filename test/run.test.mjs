@@ -67,7 +67,7 @@ test('stdout is the table and only the table; no progress bars when stderr is no
   const r = runCli(['--cores', '1', '--iterations', '1000']);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^close-stress \S+ on /);
-  assert.match(r.stdout, /cores\s+threads\s+trials\s+trials\/s\s+close OK/);
+  assert.match(r.stdout, /cores\s+threads\s+trials\s+trials\/s\s+efficiency\s+close OK/);
   assert.doesNotMatch(r.stderr, /█|\r/);
 });
 
