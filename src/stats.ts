@@ -1,8 +1,12 @@
-import jstatModule from 'jstat';
+import { createRequire } from 'node:module';
 
 // jstat (CommonJS) is the statistics library here: its normal and beta
 // quantiles are what the intervals need, and it is widely used and tested.
-const { jStat } = jstatModule as unknown as typeof import('jstat');
+// Loaded on first use: it is a third of a run's start-up module loading and
+// only the final verdicts need it.
+let loaded: (typeof import('jstat'))['jStat'] | undefined;
+const jstat = (): (typeof import('jstat'))['jStat'] =>
+  (loaded ??= (createRequire(import.meta.url)('jstat') as typeof import('jstat')).jStat);
 
 export interface Interval {
   rate: number;
@@ -12,7 +16,7 @@ export interface Interval {
 
 /** Two-sided normal quantile for a confidence level (0.95 -> 1.95996...). */
 export function zFor(confidence: number): number {
-  return jStat.normal.inv(1 - (1 - confidence) / 2, 0, 1);
+  return jstat().normal.inv(1 - (1 - confidence) / 2, 0, 1);
 }
 
 /**
@@ -80,6 +84,6 @@ export function meanInterval(xs: number[], confidence = 0.95): { mean: number; l
   const mean = n > 0 ? xs.reduce((a, b) => a + b, 0) / n : 0;
   if (n < 2) return { mean, low: mean, high: mean, n };
   const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-  const half = jStat.studentt.inv(1 - (1 - confidence) / 2, n - 1) * (sd / Math.sqrt(n));
+  const half = jstat().studentt.inv(1 - (1 - confidence) / 2, n - 1) * (sd / Math.sqrt(n));
   return { mean, low: mean - half, high: mean + half, n };
 }

@@ -155,3 +155,45 @@ test('SIGTERM ends the step in hand, journals it as interrupted and exits 143', 
   assert.deepEqual([records[2].status, records[2].error], ['interrupted', 'stopped by SIGTERM']);
   writeFileSync(file, ''); // keep tempDir cleanup cheap
 });
+
+test('close-stress-core and close-stress agree under the close() shim: same steps, every trial accounted, ECONNRESET as injected', async (t) => {
+  const { buildShim, runCli: cli, tempDir: tmp } = await import('./helpers/cli.mjs');
+  const { readJournal } = await import('../dist/journal.js');
+  const shim = buildShim();
+  const dir = tmp(t);
+  const args = ['--cores', '2', '--iterations', '2000', '--race', 'same-thread'];
+  const injectedBy = (file) => readFileSync(file, 'utf8').trim().split('\n').reduce((a, n) => a + Number(n), 0);
+
+  const coreJournal = path.join(dir, 'core.jsonl');
+  const coreCount = path.join(dir, 'core.count');
+  const c = spawnSync(core, [...args, '--journal', coreJournal], {
+    encoding: 'utf8', env: { ...process.env, LD_PRELOAD: shim, CLOSE_SHIM_COUNT_FILE: coreCount },
+  });
+  assert.equal(c.status, 0, c.stderr);
+  const cliJson = path.join(dir, 'cli.json');
+  const cliCount = path.join(dir, 'cli.count');
+  const r = cli([...args, '--json', cliJson, '--quiet'], { env: { LD_PRELOAD: shim, CLOSE_SHIM_COUNT_FILE: cliCount } });
+  assert.equal(r.code, 0, r.stderr);
+
+  const fromCore = readJournal(coreJournal);
+  const fromCli = r.result;
+  for (const [result, injected] of [[fromCore, injectedBy(coreCount)], [fromCli, injectedBy(cliCount)]]) {
+    assert.deepEqual(result.steps.map((s) => [s.cores, s.trials]), [[1, 2000], [2, 2000]]);
+    let reset = 0;
+    for (const s of result.steps) {
+      const errors = Object.values(s.calls.close.errors).reduce((a, b) => a + b, 0);
+      assert.equal(s.calls.close.ok + errors + s.setupFailed, s.trials);
+      assert.equal(s.victimFd.released + s.victimFd.reused, s.calls.close.errors.ECONNRESET ?? 0);
+      assert.equal(s.posix.close.outside, s.calls.close.errors.ECONNRESET ?? 0);
+      reset += s.calls.close.errors.ECONNRESET ?? 0;
+    }
+    assert.equal(reset, injected);
+    assert.ok(injected >= 0.95 * 4000, `injected ${injected}`);
+  }
+  assert.deepEqual(Object.keys(fromCore.steps[0]).filter((k) => k !== 'kernel' && k !== 'startup').sort(),
+    Object.keys(fromCli.steps[0]).filter((k) => !['kernel', 'startup'].includes(k)).sort());
+  const rep = cli(['report', coreJournal]);
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.match(rep.stdout, /ECONNRESET/);
+  assert.match(rep.stdout, /close\(\) returned errors POSIX does not allow \(ECONNRESET\)/);
+});

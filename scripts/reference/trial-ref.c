@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,6 +159,9 @@ static int open_pair(int lfd, const struct sockaddr_storage *laddr, socklen_t ll
     if (setsockopt(*reset_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) {
         close(cfd); close(sfd); return -1;
     }
+    /* core.c records the victim's identity (fstat) for its released-descriptor check. */
+    struct stat st;
+    if (fstat(*victim_fd, &st) != 0) { close(cfd); close(sfd); return -1; }
     return 0;
 }
 
