@@ -2,7 +2,7 @@
 // trial or thread; a valid run with tiny counts exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli, NO_STACK } from './helpers.mjs';
+import { runCli, NO_STACK } from './helpers/spawn.mjs';
 
 const BAD = [
   [['--cores', '99999'], /--cores takes at most 1024/],

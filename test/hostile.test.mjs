@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, startCli, NO_STACK } from './helpers.mjs';
+import { runCli, startCli, NO_STACK } from './helpers/spawn.mjs';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'close-stress-hostile-'));
 const HAS_SS = spawnSync('ss', ['-V']).status === 0;

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, NO_STACK, isRoot } from './helpers.mjs';
+import { runCli, NO_STACK, isRoot } from './helpers/spawn.mjs';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'close-stress-out-'));
 const TINY = ['--cores', '1', '--iterations', '200', '-q'];

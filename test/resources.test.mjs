@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, NO_STACK, isRoot, BIN, ROOT } from './helpers.mjs';
+import { runCli, NO_STACK, isRoot, BIN, ROOT } from './helpers/spawn.mjs';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'close-stress-res-'));
 
