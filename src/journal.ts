@@ -98,7 +98,10 @@ export function readJournal(path: string): RunResult {
   if (!header || header.type !== 'run' || header.schema !== JOURNAL_SCHEMA) {
     throw new UsageError(`${path}: no close-stress journal header (first line must be {"type":"run","schema":"${JOURNAL_SCHEMA}",...})`);
   }
-  const steps = withScaling(records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step)] : [])));
+  const steps = withScaling(
+    records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step)] : [])),
+    header?.environment?.cpu?.allowed?.length,
+  );
   const end = records.find((r): r is Extract<Line, { type: 'end' }> => r.type === 'end');
   const error = end ? end.error : 'journal has no end line: the run was cut off';
   return {

@@ -94,7 +94,7 @@ export function renderTable(result: RunResult): string {
   for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
   const base = steps.find((s) => s.scaling)?.scaling?.baselineCores;
   if (base !== undefined && steps.length > 1) {
-    out.push(`efficiency: trials/s per core relative to the ${base}-core step (100% = linear scaling).`);
+    out.push(`efficiency: trials/s per core relative to the ${base}-core step (100% = linear scaling; oversubscribed steps count only the allowed CPUs).`);
   }
 
   const resetErrors = steps.reduce((a, s) => a + sumCounts(s.calls.resetClose.errors), 0);

@@ -30,7 +30,9 @@ export interface Scaling {
   /** The 1-core step when the run has one, else the step with the fewest cores. */
   baselineCores: number;
   trialsPerSecPerCore: number;
-  /** rate at k cores / (k x rate per core at the baseline): 1 is perfect, a collapse reads as << 1. */
+  /** Cores the step could really use: k, or the allowed CPUs when oversubscribed. */
+  effectiveCores: number;
+  /** rate / (effective cores x rate per core at the baseline): 1 is perfect, a collapse reads as << 1. */
   efficiency: number;
 }
 
@@ -96,17 +98,21 @@ export function stepResult(step: StepTally): StepResult {
 }
 
 /** Adds `scaling` to every step, against the 1-core step (else the smallest). */
-export function withScaling(steps: StepResult[]): StepResult[] {
+export function withScaling(steps: StepResult[], allowedCpus = Infinity): StepResult[] {
   const measured = steps.filter((s) => s.trialsPerSec > 0);
   const base = measured.find((s) => s.cores === 1) ?? [...measured].sort((a, b) => a.cores - b.cores)[0];
   if (!base) return steps;
-  const basePerCore = base.trialsPerSec / base.cores;
+  // An oversubscribed step cannot use more CPUs than it is allowed: judging
+  // 16 lanes on 2 CPUs against 16 cores would read as a collapse that is not one.
+  const usable = (cores: number): number => Math.min(cores, allowedCpus);
+  const basePerCore = base.trialsPerSec / usable(base.cores);
   return steps.map((s) => ({
     ...s,
     scaling: {
       baselineCores: base.cores,
       trialsPerSecPerCore: s.trialsPerSec / s.cores,
-      efficiency: s.trialsPerSec / s.cores / basePerCore,
+      effectiveCores: usable(s.cores),
+      efficiency: s.trialsPerSec / usable(s.cores) / basePerCore,
     },
   }));
 }

@@ -79,7 +79,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     environment,
     startedAt,
     finishedAt: new Date().toISOString(),
-    steps: withScaling(steps),
+    steps: withScaling(steps, platform.allowedCpus.length),
     ...(plan.skipped.length > 0 && { skipped: plan.skipped }),
   });
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
+import { assertValid } from './helpers/schema.mjs';
 import { classify, hasPosixList, POSIX_ERRORS } from '../dist/posix.js';
 import { parseNs, parseProbes, parseSkew } from '../dist/options.js';
 import { mixedness, sweepPoints, windowCall } from '../dist/skew.js';
@@ -54,6 +55,7 @@ test('the accept probe: Linux hands over a connection whose client reset before 
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '500', '--probe', 'accept', '--json', json, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
+  assertValid('result', r.result);
   const s = r.result.steps[0];
   assert.equal(s.calls.accept.ok + sum(s.calls.accept.errors), 500);
   if (process.platform === 'linux') assert.equal(s.calls.accept.ok, 500);
@@ -66,6 +68,7 @@ test('a skew sweep on two threads draws the window: shutdown() ENOTCONN rises fr
   const r = runCli(['--cores', '1', '--iterations', '3000', '--race', 'cross-thread', '--probe', 'shutdown',
     '--skew', '-1us:6us:1us', '--json', json, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
+  assertValid('result', r.result);
   const s = r.result.steps[0];
   assert.equal(s.skew.mode, 'sweep');
   assert.deepEqual(s.skew.points.map((p) => p.askedNs), [-1000, 0, 1000, 2000, 3000, 4000, 5000, 6000]);
@@ -87,6 +90,7 @@ test('--skew auto searches, then runs the step at the most mixed skew it found',
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '2000', '--race', 'cross-thread', '--probe', 'shutdown', '--skew', 'auto', '--json', json, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
+  assertValid('result', r.result);
   const s = r.result.steps[0];
   assert.equal(s.skew.mode, 'auto');
   const final = s.skew.points.filter((p) => !p.search);

@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
+import { assertValid } from './helpers/schema.mjs';
 
 for (const race of ['same-thread', 'cross-thread']) {
   test(`${race}: every trial is a victim close() outcome or a setup failure, and the JSON carries the run`, (t) => {
@@ -12,6 +13,7 @@ for (const race of ['same-thread', 'cross-thread']) {
     const r = runCli(['--cores', '2', '--iterations', '5000', '--race', race, '--json', json]);
     assert.equal(r.code, 0, r.stderr);
     const res = r.result;
+    assertValid('result', res);
     assert.equal(res.schema, 'close-stress/result');
     assert.equal(res.schemaVersion, 1);
     assert.equal(res.status, 'completed');
