@@ -14,6 +14,7 @@ export class Progress implements LineSink {
   private readonly bars?: cliProgress.MultiBar;
   private bar?: cliProgress.SingleBar;
   private timer?: NodeJS.Timeout;
+  private timed = false;
 
   constructor(enabled: boolean) {
     if (enabled) {
@@ -37,26 +38,37 @@ export class Progress implements LineSink {
     else process.stderr.write(line);
   }
 
-  startStep(step: StepPlan, memory: StepMemory, total: number, detail = ''): void {
+  /**
+   * A bar per step: of trials, or with --duration (durationMs) of time, since
+   * then the trial count has no total and only the clock says how far along it is.
+   */
+  startStep(step: StepPlan, memory: StepMemory, total: number, detail = '', durationMs?: number): void {
     if (!this.bars) return;
     const label = `${String(step.cores).padStart(4)} cores${step.oversubscribed ? '*' : ' '}${detail && ` ${detail}`}`;
-    const bar = this.bars.create(total, 0, { label, rate: '0' });
+    const timed = durationMs !== undefined;
+    this.timed = timed;
+    const bar = this.bars.create(timed ? Math.max(1, Math.round(durationMs / 1000)) : total, 0, { label, rate: '0', done: '0' }, timed
+      ? { format: ' {label} |{bar}| {percentage}% | {value}/{total} s | {done} trials | {rate} trials/s | ETA {eta_formatted}' }
+      : {});
     this.bar = bar;
     let lastDone = 0;
     let lastAt = process.hrtime.bigint();
+    const startedAt = lastAt;
     this.timer = setInterval(() => {
       const done = memory.done();
       const now = process.hrtime.bigint();
       const rate = ((done - lastDone) * 1e9) / Number(now - lastAt || 1n);
       lastDone = done;
       lastAt = now;
-      bar.update(done, { rate: Math.round(rate).toLocaleString('en-US') });
+      const payload = { rate: Math.round(rate).toLocaleString('en-US'), done: done.toLocaleString('en-US') };
+      bar.update(timed ? Math.floor(Number(now - startedAt) / 1e9) : done, payload);
     }, REFRESH_MS);
   }
 
   endStep(done: number): void {
     if (this.timer) clearInterval(this.timer);
-    this.bar?.update(done);
+    if (this.timed) this.bar?.update(this.bar.getTotal(), { done: done.toLocaleString('en-US') });
+    else this.bar?.update(done);
     this.bar = undefined;
     this.timer = undefined;
   }

@@ -44,7 +44,7 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   const memory = new StepMemory(ctx.layout, step.lanes.length, trials);
   ctx.onMemory(memory);
   if (ctx.stopping()) memory.stop();
-  ctx.progress.startStep(step, memory, trials, detail);
+  ctx.progress.startStep(step, memory, trials, detail, ctx.options.durationMs);
   try {
     const handedNs = process.hrtime.bigint();
     const before = readCounters();
