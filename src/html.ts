@@ -272,8 +272,9 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
   );
 }
 
-/** Throughput per core relative to the run's smallest step: 100% is perfect scaling. */
+/** The result's own scaling figure (result.ts); computed here only for results that predate it. */
 function efficiency(result: RunResult, step: StepResult): number | null {
+  if (step.scaling) return step.scaling.efficiency;
   const base = result.steps.filter((s) => s.trialsPerSec > 0).sort((a, b) => a.cores - b.cores)[0];
   if (!base || step.trialsPerSec <= 0) return null;
   return step.trialsPerSec / step.cores / (base.trialsPerSec / base.cores);
@@ -315,7 +316,7 @@ function throughputChart(series: Series[], cores: number[], over: Set<number>): 
   return figure(
     'Throughput',
     svgOpen('throughput', label) + defs + seriesLegend(series) + yAxis(ticks, y, fmtPerSec, 'trials per second') + ax.svg + bars.join('') + '</svg>',
-    'Above each bar: trials per second, then scaling efficiency = (trials/s per core) ÷ (trials/s per core at the smallest core count); 100% is linear scaling.' + (over.size > 0 ? ' Hatched bars are oversubscribed.' : ''),
+    'Above each bar: trials per second, then scaling efficiency = (trials/s per usable core) ÷ (trials/s per core at the baseline step); 100% is linear scaling; oversubscribed steps count only the allowed CPUs.' + (over.size > 0 ? ' Hatched bars are oversubscribed.' : ''),
   );
 }
 
