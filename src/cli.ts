@@ -87,7 +87,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
 function program(): Command {
   return new Command('close-stress')
     .description(
-      'Races a TCP peer\'s RST against close(2) on loopback and tallies every close() result by errno,\n' +
+      'Races a TCP peer\'s RST against close(2) on loopback and tallies every close() result by errno, ' +
         'per core count (FreeBSD PR kern/159179: close() returning ECONNRESET, which POSIX does not allow).',
     )
     .version(toolInfo().version)
