@@ -1,5 +1,5 @@
 import { UsageError } from './errors.js';
-import { CALLS } from './native.js';
+import { CALLS, PROBES } from './native.js';
 import type { RunResult } from './result.js';
 
 /**
@@ -31,6 +31,19 @@ export function parseFailOn(text: string): FailOn[] {
     if (!/^E[A-Z0-9]+$/.test(errno)) throw new UsageError(`--fail-on takes errno names like ECONNRESET or close:ECONNRESET, not '${part}'`);
     return { call, errno };
   });
+}
+
+/**
+ * A rule that can never be met would pass every commit as good: an errno this
+ * OS does not have, or a probe's outcome when that probe does not run.
+ */
+export function checkFailOn(failOn: FailOn[], probes: readonly string[], errnoNames: readonly string[]): void {
+  for (const f of failOn) {
+    if (!errnoNames.includes(f.errno)) throw new UsageError(`--fail-on: ${f.errno} is not an errno name on this OS`);
+    if ((PROBES as readonly string[]).includes(f.call) && !probes.includes(f.call)) {
+      throw new UsageError(`--fail-on ${f.call}:${f.errno} needs --probe ${f.call}, or that call never runs`);
+    }
+  }
 }
 
 export function parseRate(text: string, flag: string): number {
@@ -71,5 +84,11 @@ export function judge(result: RunResult, rule: BisectRule): BisectVerdict {
       }
     }
   }
+  const unmeasured = [...new Set(rule.failOn.map((f) => f.call))].filter((call) =>
+    measured.every((s) => {
+      const o = s.calls[call as keyof typeof s.calls];
+      return !o || o.ok + Object.values(o.errors).reduce((a, b) => a + b, 0) === 0;
+    }));
+  if (unmeasured.length > 0) return { exitCode: BISECT_EXIT.skip, reason: `could not measure: no ${unmeasured.join('(), ')}() call was made` };
   return { exitCode: BISECT_EXIT.good, reason: `good: ${what} at or below ${rule.above} in every step` };
 }

@@ -7,7 +7,7 @@ import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
-import { judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
+import { checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
 import { compareResults, renderComparison } from './compare.js';
 import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
@@ -71,6 +71,9 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
+  if (options.repeat > 1 && options.skew.kind === 'auto') {
+    throw new UsageError('--repeat with --skew auto: each repeat could find another window; give the skew it found (--skew 1500ns) to repeat');
+  }
   if (raw.duration !== undefined && raw.iterations !== undefined) {
     throw new UsageError('--duration and --iterations both set the length of a step: give one');
   }
@@ -226,6 +229,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const rule = bisectRule(raw);
   const platform = native().platform();
   const options = toOptions(raw, platform.allowedCpus.length);
+  if (rule) checkFailOn(rule.failOn, options.probes, Object.values(platform.errnoNames));
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
   const outcome = await run(options, progress, log);

@@ -48,6 +48,11 @@ export async function measureStep(ctx: StepContext, step: StepPlan): Promise<Mea
   }
   if (repeat === 1) return runs[0]!;
   const tally = mergeTallies(runs.map((m) => m.tally));
+  // Each repeat's skew points stand on their own; one achieved-skew figure for
+  // all repeats cannot be rebuilt from their summaries.
+  delete tally.achievedSkew;
+  const points = runs.flatMap((m) => m.tally.skew?.points ?? []);
+  if (tally.skew) tally.skew = { mode: tally.skew.mode, points };
   tally.repeats = { trialsPerSec: runs.map((m) => (m.tally.elapsedNs > 0 ? m.tally.trials / (m.tally.elapsedNs / 1e9) : 0)) };
   return { tally, failedLanes: runs.flatMap((m) => m.failedLanes) };
 }

@@ -30,7 +30,7 @@ export interface Scaling {
   /** The 1-core step when the run has one, else the step with the fewest cores. */
   baselineCores: number;
   trialsPerSecPerCore: number;
-  /** Cores the step could really use: k, or the allowed CPUs when oversubscribed. */
+  /** Lanes' worth of CPUs the step could really use: k, fewer when oversubscribed (may be fractional). */
   effectiveCores: number;
   /** rate / (effective cores x rate per core at the baseline): 1 is perfect, a collapse reads as << 1. */
   efficiency: number;
@@ -104,15 +104,16 @@ export function withScaling(steps: StepResult[], allowedCpus = Infinity): StepRe
   if (!base) return steps;
   // An oversubscribed step cannot use more CPUs than it is allowed: judging
   // 16 lanes on 2 CPUs against 16 cores would read as a collapse that is not one.
-  const usable = (cores: number): number => Math.min(cores, allowedCpus);
-  const basePerCore = base.trialsPerSec / usable(base.cores);
+  // A cross-thread lane is two threads, so it needs two CPUs to run unshared.
+  const usable = (s: StepResult): number => Math.min(s.threads, allowedCpus) / (s.threads / s.cores);
+  const basePerCore = base.trialsPerSec / usable(base);
   return steps.map((s) => ({
     ...s,
     scaling: {
       baselineCores: base.cores,
       trialsPerSecPerCore: s.trialsPerSec / s.cores,
-      effectiveCores: usable(s.cores),
-      efficiency: s.trialsPerSec / usable(s.cores) / basePerCore,
+      effectiveCores: usable(s),
+      efficiency: s.trialsPerSec / usable(s) / basePerCore,
     },
   }));
 }

@@ -26,7 +26,8 @@ function point(askedNs: number, m: Measurement, search = false): SkewPoint {
     achievedMedianNs: achieved.medianNs,
     achieved,
     trials: m.tally.trials,
-    calls: m.tally.calls as Record<string, Outcomes>,
+    // A copy: merging repeats adds into the tally's own calls.
+    calls: structuredClone(m.tally.calls) as Record<string, Outcomes>,
     ...(search && { search: true }),
   };
 }
@@ -75,6 +76,7 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
   };
   if (spec.kind === 'sweep') {
     const done = await runPoints(sweepPoints(spec.fromNs, spec.toNs, spec.stepNs), n, false);
+    if (done.length === 0) return measure(ctx, step, n); // stopped before the first point
     const m = combine(done.map((d) => d.m));
     delete m.tally.achievedSkew; // one figure for many asked skews would mislead
     m.tally.skew = { mode: 'sweep', points: done.map((d) => point(d.ns, d.m)) };
@@ -93,7 +95,15 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
     const fine = sweepPoints(c - SEARCH.refineNs, c + SEARCH.refineNs, SEARCH.refineStepNs).filter((ns) => !tried.has(ns));
     searched = [...coarse, ...(await runPoints(fine, searchTrials, true))];
   }
-  const chosen = searched.length > 0 ? best(searched).ns : 0;
+  if (searched.length === 0) return measure(ctx, step, n); // stopped before the search began
+  if (ctx.stopping() || searched.some((d) => d.m.failedLanes.length > 0)) {
+    // Stopped (or failed) during the search: keep what was measured, claim no window.
+    const m = combine(searched.map((d) => d.m));
+    delete m.tally.achievedSkew;
+    m.tally.skew = { mode: 'auto', points: searched.map((d) => point(d.ns, d.m, true)) };
+    return m;
+  }
+  const chosen = best(searched).ns;
   const final = await measure(ctx, step, n, chosen, `skew ${formatNs(chosen)} (auto)`);
   const points = [...searched.map((d) => point(d.ns, d.m, true)), point(chosen, final)].sort((a, b) => a.askedNs - b.askedNs);
   final.tally.skew = { mode: 'auto', chosenNs: chosen, points };
