@@ -11,10 +11,9 @@ import { checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRul
 import { compareResults, renderComparison } from './compare.js';
 import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
-import { writeAtomic, type RunResult } from './result.js';
 import { Progress } from './progress.js';
 import { renderTable } from './report.js';
-import { checkOutputPath, writeResult } from './result.js';
+import { checkOutputPath, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run } from './run.js';
 
 interface RawOptions {
@@ -31,7 +30,6 @@ interface RawOptions {
   quiet?: boolean;
   logFile?: string;
   logLevel?: string;
-  // issue 4: repeats, duration, journal, bisect
   repeat?: string;
   duration?: string;
   journal?: string;
@@ -67,7 +65,6 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     logLevel,
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
-    // issue 4: repeats, duration, journal
     repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
@@ -107,8 +104,7 @@ function program(): Command {
     .option('-q, --quiet', 'no progress bars')
     .option('--log-file <file>', 'structured (pino) log to this file instead of stderr')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)
-    // issue 4: repeats, duration, journal, bisect
-    .option('--repeat <n>', 'run each step n times: counts add up, throughput is reported as a mean with a 95% interval')
+      .option('--repeat <n>', 'run each step n times: counts add up, throughput is reported as a mean with a 95% interval')
     .option('--duration <time>', 'run each step for this long instead of --iterations trials: 500ms, 30s, 5m, 1h')
     .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
@@ -144,25 +140,9 @@ function usageMessage(err: CommanderError, cmd: Command): string {
   return text;
 }
 
-/**
- * argv -> validated Options, or undefined when help or the version was
- * printed. Every refusal is a UsageError with a one-line message.
- */
-export function parseArgs(argv: string[], allowedCpuCount: number): Options | undefined {
-  const cmd = program();
-  refuseRepeatedFlags(cmd);
-  try {
-    cmd.parse(argv);
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return undefined;
-    throw new UsageError(usageMessage(err, cmd));
-  }
-  return toOptions(cmd.opts<RawOptions>(), allowedCpuCount);
-}
 
 
-// issue 4: report and compare subcommands (the run stays the default command)
+// The run stays the default command; report and compare read saved runs.
 type Chosen =
   | { kind: 'run' }
   | { kind: 'report'; file: string; html?: string; force?: boolean }
@@ -216,7 +196,6 @@ async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<
   return 0;
 }
 
-// issue 4: bisect exit statuses
 function bisectRule(raw: RawOptions): BisectRule | undefined {
   if (raw.failOn === undefined && raw.failAbove === undefined) return undefined;
   return {
@@ -257,30 +236,59 @@ async function runCommand(raw: RawOptions): Promise<number> {
   return verdict.exitCode;
 }
 
-/** The whole CLI: returns the exit status instead of exiting, so tests can call it. */
-export async function main(argv: string[]): Promise<number> {
+interface Parsed {
+  chosen: Chosen;
+  raw: RawOptions;
+}
+
+/**
+ * argv -> what to do, or undefined when help or the version was printed.
+ * The one parse both the CLI and the tests use; every refusal is a
+ * UsageError with a one-line message.
+ */
+export function parseCommand(argv: string[]): Parsed | undefined {
   let chosen: Chosen = { kind: 'run' };
   const cmd = addSubcommands(program(), (c) => { chosen = c; });
   refuseRepeatedFlags(cmd);
-  let raw: RawOptions = { sweep: true, race: '', resetSide: '', family: '' };
   try {
-    try {
-      cmd.parse(argv);
-    } catch (err) {
-      if (!(err instanceof CommanderError)) throw err;
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      throw new UsageError(usageMessage(err, cmd));
-    }
-    raw = cmd.opts<RawOptions>();
-    const c = chosen as Chosen;
-    if (c.kind === 'report') return await reportCommand(c);
-    if (c.kind === 'compare') return await compareCommand(c);
+    cmd.parse(argv);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return undefined;
+    throw new UsageError(usageMessage(err, cmd));
+  }
+  const c = chosen as Chosen;
+  if (c.kind !== 'run') {
+    // Run flags before a subcommand would be silently dropped: say so instead.
+    const given = cmd.options.find((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli');
+    if (given) throw new UsageError(`${given.long ?? given.flags} is a run option; '${c.kind}' does not take it`);
+  }
+  return { chosen: c, raw: cmd.opts<RawOptions>() };
+}
+
+/** argv -> validated run Options (undefined for help, version or a subcommand). */
+export function parseArgs(argv: string[], allowedCpuCount: number): Options | undefined {
+  const parsed = parseCommand(argv);
+  if (!parsed || parsed.chosen.kind !== 'run') return undefined;
+  return toOptions(parsed.raw, allowedCpuCount);
+}
+
+/** The whole CLI: returns the exit status instead of exiting, so tests can call it. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed: Parsed | undefined;
+  try {
+    parsed = parseCommand(argv);
+    if (!parsed) return 0;
+    const { chosen, raw } = parsed;
+    if (chosen.kind === 'report') return await reportCommand(chosen);
+    if (chosen.kind === 'compare') return await compareCommand(chosen);
     return await runCommand(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`close-stress: error: ${message}\n`);
     if (err instanceof UsageError) return 2;
     // under git bisect run, a run that could not start must skip the commit, not blame it
-    return chosen.kind === 'run' && (raw.failOn !== undefined || raw.failAbove !== undefined) ? BISECT_EXIT.skip : 1;
+    const raw = parsed?.raw;
+    return parsed?.chosen.kind === 'run' && (raw?.failOn !== undefined || raw?.failAbove !== undefined) ? BISECT_EXIT.skip : 1;
   }
 }

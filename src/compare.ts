@@ -1,3 +1,4 @@
+import { fmtDuration, fmtRate } from './format.js';
 import { UsageError } from './errors.js';
 import { percentiles, type LatencySummary, PERCENTILES } from './latency.js';
 import { hasPosixList, outsidePosix } from './posix.js';
@@ -147,7 +148,6 @@ function latency(a: StepResult, b: StepResult): CoreComparison['latency'] {
   return out;
 }
 
-export const fmtRate = (r: number): string => (r === 0 ? '0' : r >= 0.001 ? `${(r * 100).toPrecision(3)}%` : r.toExponential(1));
 const fmtCount = (n: number): string => (n >= 1e5 && Number.isInteger(Math.log10(n)) ? `1e${Math.log10(n)}` : n.toLocaleString('en-US'));
 const fmtP = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toPrecision(2));
 const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
@@ -222,7 +222,6 @@ function table(headers: string[], body: string[][]): string {
   return [line(headers), ...body.map(line)].join('\n');
 }
 
-const fmtNs = (ns: number): string => (ns >= 1e6 ? `${(ns / 1e6).toPrecision(3)}ms` : ns >= 1e3 ? `${(ns / 1e3).toPrecision(3)}us` : `${ns}ns`);
 
 /** The stdout form: per core count, a table of rates, then throughput, latency and the verdict. */
 export function renderComparison(c: Comparison): string {
@@ -246,7 +245,7 @@ export function renderComparison(c: Comparison): string {
       if (!l) continue;
       const keys = [...PERCENTILES.map((p) => p.key), 'max'] as const;
       out.push(`close() ${kind === 'ok' ? 'returning 0' : 'failing'} latency: ` +
-        keys.map((key) => `${key} ${fmtNs(l.base[key])} -> ${fmtNs(l.new[key])}`).join(', '));
+        keys.map((key) => `${key} ${fmtDuration(l.base[key])} -> ${fmtDuration(l.new[key])}`).join(', '));
     }
     out.push(`verdict (${k.cores} cores): ${k.verdict}`, '');
   }

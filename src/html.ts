@@ -1,7 +1,8 @@
 import type { RunResult, StepResult } from './result.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
+import { fmtInt, fmtRate as fmtTextRate } from './format.js';
 import { cpuRanges } from './report.js';
-import { sumCounts, type Histogram } from './tally.js';
+import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
 
 /**
  * One self-contained HTML report: inline CSS and SVG, no script, and a
@@ -14,26 +15,15 @@ export interface HtmlOptions {
   title?: string;
 }
 
-// ---- input shapes this module reads beyond StepResult (see the contract) ----
-
 export type { Histogram };
-
-interface SkewPoint {
-  askedNs: number;
-  achievedMedianNs: number;
-  achieved?: { p10Ns: number; p90Ns: number };
-  calls: Record<string, { ok: number; errors: Record<string, number> }>;
-  /** Points an auto search tried before the step's own run. */
-  search?: boolean;
-}
 
 type LatencyByCall = Record<string, Record<string, Histogram | undefined> | undefined>;
 
-const latencyOf = (s: StepResult): LatencyByCall | undefined => (s as { latency?: LatencyByCall }).latency;
-const skewOf = (s: StepResult): SkewPoint[] =>
-  (s as { skew?: { points?: SkewPoint[] } }).skew?.points ?? [];
+// Results written before a field existed lack it: read them as optional.
+const latencyOf = (s: StepResult): LatencyByCall | undefined => s.latency as LatencyByCall | undefined;
+const skewOf = (s: StepResult): SkewPoint[] => s.skew?.points ?? [];
 
-// ---- percentiles (the lead will unify this with src/latency.ts) ----
+// ---- percentiles ----
 
 /** The percentiles charted, from the one definition in latency.ts. */
 export const PERCENTILES = [...LATENCY_PERCENTILES.map((p) => ({ name: p.key, q: p.q })), { name: 'max', q: 1 }] as const;
@@ -61,13 +51,8 @@ export function escapeHtml(value: unknown): string {
 }
 const esc = escapeHtml;
 
-const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
-/** One notation for every small rate, so 1.5e-3 and 4.0e-4 compare at a glance. */
-function fmtRate(r: number): string {
-  if (r === 0) return '0';
-  if (r >= 0.01) return `${+(r * 100).toPrecision(3)}%`;
-  return r.toExponential(1);
-}
+/** One notation for every small rate on a chart, so 1.5e-3 and 4.0e-4 compare at a glance. */
+const fmtRate = (r: number): string => fmtTextRate(r, 0.01);
 const fmtDecade = (v: number): string => (v >= 1 ? String(v) : `1e${Math.round(Math.log10(v))}`);
 function fmtNs(ns: number): string {
   if (ns < 1e3) return `${Math.round(ns)} ns`;

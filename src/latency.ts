@@ -28,8 +28,6 @@ export interface LatencySummary {
   max: number;
 }
 
-export const emptyHistogram = (): Histogram => ({ unit: 'ns', scheme: 'log-linear-16', counts: [] });
-
 /** Upper bound of the bucket whose lower bound is `low` (the next bucket's lower bound). */
 export function bucketHigh(low: number): number {
   if (low < 16) return low + 1;

@@ -3,6 +3,40 @@ import { UsageError } from './errors.js';
 import { readJournal } from './journal.js';
 import { SCHEMA, type RunResult } from './result.js';
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Enough of the shape that the report and compare code can trust it; a file
+ * edited by hand or cut short is refused in one line, not a TypeError.
+ */
+function checked(file: string, r: RunResult): RunResult {
+  const bad = (what: string): never => {
+    throw new UsageError(`${file}: not a usable close-stress result (${what})`);
+  };
+  if (!isObject(r.options) || !Array.isArray(r.options.cores)) bad('no options');
+  if (!isObject(r.race) || !isObject(r.environment)) bad('no race or environment');
+  if (!Array.isArray(r.steps)) bad('no steps');
+  r.steps.forEach((st: unknown, i) => {
+    const step = st as Record<string, unknown>;
+    if (!isObject(step) || typeof step.cores !== 'number' || typeof step.trials !== 'number') bad(`step ${i + 1} has no cores or trials`);
+    const calls = step.calls;
+    if (!isObject(calls) || !isObject(calls.close) || typeof calls.close.ok !== 'number' || !isObject(calls.close.errors)) {
+      bad(`step ${i + 1} has no close() outcomes`);
+    }
+  });
+  return r;
+}
+
+/** A journal whose step lines are not steps fails inside the reader: say which file, in one line. */
+function journal(file: string): RunResult {
+  try {
+    return checked(file, readJournal(file));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${file}: not a usable close-stress journal (${(err as Error).message})`);
+  }
+}
+
 /** A saved run, from a --json result or a .jsonl journal (told apart by content, not name). */
 export function loadRun(file: string): RunResult {
   let text: string;
@@ -15,10 +49,11 @@ export function loadRun(file: string): RunResult {
   try {
     whole = JSON.parse(text);
   } catch {
-    return readJournal(file);
+    return journal(file);
   }
+  if (!isObject(whole)) throw new UsageError(`${file}: not a close-stress result (not a JSON object)`);
   const r = whole as Partial<RunResult> & { type?: string };
-  if (r.type === 'run') return readJournal(file); // a journal cut off after its header
+  if (r.type === 'run') return journal(file); // a journal cut off after its header
   if (r.schema !== SCHEMA) throw new UsageError(`${file}: not a close-stress result (schema '${String(r.schema)}')`);
-  return r as RunResult;
+  return checked(file, r as RunResult);
 }

@@ -1,3 +1,4 @@
+import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
@@ -5,13 +6,11 @@ import { sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 
-// issue 4: --duration / --repeat in the header, latency percentiles per step
 function stepLength(options: Options): string {
   const each = options.durationMs !== undefined ? `${options.durationMs / 1000}s per step` : `${fmtInt(options.iterations)} trials per step`;
   return (options.repeat ?? 1) > 1 ? `${each}, ${options.repeat} runs each (trials/s: mean ±95% t interval)` : each;
 }
 
-const fmtLatency = (ns: number): string => (ns >= 1e6 ? `${(ns / 1e6).toPrecision(3)}ms` : ns >= 1e4 ? `${(ns / 1e3).toPrecision(3)}us` : `${ns}ns`);
 
 /** Victim close() durations per step and outcome; each figure is its bucket's upper bound. */
 export function latencyLines(steps: StepResult[]): string[] {
@@ -20,15 +19,13 @@ export function latencyLines(steps: StepResult[]): string[] {
     for (const kind of ['ok', 'error'] as const) {
       const h = s.latency?.close?.[kind];
       const p = h && percentiles(h);
-      if (p) rows.push([String(s.cores), kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtLatency(p[q.key])), fmtLatency(p.max)]);
+      if (p) rows.push([String(s.cores), kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtDuration(p[q.key])), fmtDuration(p.max)]);
     }
   }
   if (rows.length === 0) return [];
   return ['', 'victim close() latency (bucket upper bounds):', table(['cores', 'close()', 'count', ...PERCENTILES.map((q) => q.key), 'max'], rows), ''];
 }
 
-const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const fmtRate = (r: number): string => (r === 0 ? '0' : r >= 0.001 ? `${(r * 100).toPrecision(3)}%` : r.toExponential(1));
 
 /** Compact CPU list: [0,1,2,5] -> "0-2,5". */
 export function cpuRanges(cpus: number[]): string {
@@ -124,7 +121,6 @@ export function renderTable(result: RunResult): string {
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
 
-const fmtNs = (ns: number): string => `${ns}ns`;
 
 /** The kernel's word on the injection: RSTs sent per resetting close, per step. */
 function kernelSection(result: RunResult): string[] {
@@ -174,15 +170,15 @@ function skewSection(result: RunResult): string[] {
     if (!s.skew) {
       if (s.achievedSkew) {
         const a = s.achievedSkew;
-        out.push(`${s.cores} cores: victim started ${fmtNs(a.medianNs)} after the resetter (median; 10-90%: ${fmtNs(a.p10Ns)} to ${fmtNs(a.p90Ns)}).`);
+        out.push(`${s.cores} cores: victim started ${fmtSkew(a.medianNs)} after the resetter (median; 10-90%: ${fmtSkew(a.p10Ns)} to ${fmtSkew(a.p90Ns)}).`);
       }
       continue;
     }
     const calls = [...new Set([...(result.options.probes ?? []).filter((p) => p !== 'accept'), 'close'])];
     const rows = s.skew.points.map((p) => [
-      `${fmtNs(p.askedNs)}${p.search ? '' : s.skew?.mode === 'auto' ? ' <' : ''}`,
-      fmtNs(p.achievedMedianNs),
-      `${fmtNs(p.achieved.p10Ns)}..${fmtNs(p.achieved.p90Ns)}`,
+      `${fmtSkew(p.askedNs)}${p.search ? '' : s.skew?.mode === 'auto' ? ' <' : ''}`,
+      fmtSkew(p.achievedMedianNs),
+      `${fmtSkew(p.achieved.p10Ns)}..${fmtSkew(p.achieved.p90Ns)}`,
       fmtInt(p.trials),
       ...calls.map((c) => {
         const o = p.calls[c];
@@ -191,7 +187,7 @@ function skewSection(result: RunResult): string[] {
         return n === 0 ? '-' : fmtRate(failed / n);
       }),
     ]);
-    out.push('', `${s.cores}-core step, skew ${s.skew.mode}${s.skew.chosenNs !== undefined ? ` (window found at ${fmtNs(s.skew.chosenNs)}, marked <)` : ''}: share of calls that failed, per skew (> 0: victim delayed)`);
+    out.push('', `${s.cores}-core step, skew ${s.skew.mode}${s.skew.chosenNs !== undefined ? ` (window found at ${fmtSkew(s.skew.chosenNs)}, marked <)` : ''}: share of calls that failed, per skew (> 0: victim delayed)`);
     out.push(table(['asked', 'achieved', '10-90%', 'trials', ...calls.map((c) => `${c} failed`)], rows));
   }
   return out.length > 0 ? [...out, ''] : [];

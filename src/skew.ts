@@ -1,3 +1,4 @@
+import { fmtAskedSkew } from './format.js';
 import type { SkewSpec } from './options.js';
 import type { StepPlan } from './plan.js';
 import { measure, type Measurement, type StepContext } from './step.js';
@@ -12,12 +13,6 @@ export function sweepPoints(fromNs: number, toNs: number, stepNs: number): numbe
   return points;
 }
 
-export function formatNs(ns: number): string {
-  const a = Math.abs(ns);
-  if (a >= 1e6) return `${ns / 1e6}ms`;
-  if (a >= 1e3) return `${ns / 1e3}us`;
-  return `${ns}ns`;
-}
 
 function point(askedNs: number, m: Measurement, search = false): SkewPoint {
   const achieved = m.tally.achievedSkew ?? { samples: 0, medianNs: 0, p10Ns: 0, p90Ns: 0 };
@@ -60,7 +55,7 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
   const n = ctx.options.iterations;
   if (spec.kind === 'none') return measure(ctx, step, n);
   if (spec.kind === 'fixed') {
-    const m = await measure(ctx, step, n, spec.ns, `skew ${formatNs(spec.ns)}`);
+    const m = await measure(ctx, step, n, spec.ns, `skew ${fmtAskedSkew(spec.ns)}`);
     m.tally.skew = { mode: 'fixed', points: [point(spec.ns, m)] };
     return m;
   }
@@ -68,7 +63,7 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
     const done: Array<{ ns: number; m: Measurement }> = [];
     for (const ns of asked) {
       if (ctx.stopping()) break;
-      const m = await measure(ctx, step, trials, ns, `skew ${formatNs(ns)}`);
+      const m = await measure(ctx, step, trials, ns, `skew ${fmtAskedSkew(ns)}`);
       done.push({ ns, m });
       if (m.failedLanes.length > 0) break;
     }
@@ -104,7 +99,7 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
     return m;
   }
   const chosen = best(searched).ns;
-  const final = await measure(ctx, step, n, chosen, `skew ${formatNs(chosen)} (auto)`);
+  const final = await measure(ctx, step, n, chosen, `skew ${fmtAskedSkew(chosen)} (auto)`);
   const points = [...searched.map((d) => point(d.ns, d.m, true)), point(chosen, final)].sort((a, b) => a.askedNs - b.askedNs);
   final.tally.skew = { mode: 'auto', chosenNs: chosen, points };
   return { tally: final.tally, failedLanes: [...searched.flatMap((d) => d.m.failedLanes), ...final.failedLanes] };

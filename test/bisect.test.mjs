@@ -31,7 +31,14 @@ test('--fail-above: exit 0 while the outside-POSIX rate stays at or below the th
   const clean = runCli([...small, '--fail-above', '0']);
   assert.equal(clean.code, 0, `Linux's close() never leaves POSIX: rate 0 is not above 0: ${clean.stderr}`);
   const listedOther = runCli([...small, '--fail-on', 'shutdown:ECONNRESET', '--fail-above', '0'], { env });
-  assert.equal(listedOther.code, 0, `a syscall that did not run has no rate: ${listedOther.stderr}`);
+  assert.equal(listedOther.code, 2, `a rule about a syscall that never runs would pass every commit: ${listedOther.stderr}`);
+  assert.match(listedOther.stderr, /^close-stress: error: --fail-on shutdown:ECONNRESET needs --probe shutdown/);
+});
+
+test('--fail-on refuses an errno this OS does not have, instead of passing every commit', () => {
+  const r = runCli([...small, '--fail-on', 'ECONNREST']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^close-stress: error: --fail-on: ECONNREST is not an errno name on this OS\n$/);
 });
 
 test('exit 125 when the run could not measure (every connect fails)', () => {

@@ -33,21 +33,23 @@ test('each invalid invocation exits 2 with exactly one stderr line naming the fl
 });
 
 test('--cores 99999 is refused before any worker thread starts', () => {
-  // strace would show clone(); a refused run that is also fast and silent is enough here.
-  const t = Date.now();
   const r = runCli(['--cores', '99999', '-q']);
   assert.equal(r.status, 2);
-  assert.ok(Date.now() - t < 10_000);
+  assert.equal(r.stdout, '', 'no table: nothing ran');
+  assert.match(r.stderr, /^close-stress: error: --cores takes at most 1024 per step, not 99999\n$/);
 });
 
-test('valid flag combinations run to completion with tiny counts', () => {
+test('valid flag combinations run to completion with tiny counts', (t) => {
   for (const args of [
     ['--cores', '1', '--iterations', '200'],
     ['--cores', '2', '--no-sweep', '--iterations', '1e2', '--race', 'cross-thread', '--reset-side', 'client'],
     ['--cores', '1', '--iterations', '1_00', '--family', '6', '--log-level', 'silent'],
   ]) {
     const r = runCli([...args, '-q']);
-    if (r.status !== 0 && args.includes('6') && /EADDRNOTAVAIL|EAFNOSUPPORT/.test(r.stderr)) continue; // no IPv6 loopback here
+    if (r.status !== 0 && args.includes('6') && /EADDRNOTAVAIL|EAFNOSUPPORT/.test(r.stderr)) {
+      t.diagnostic(`IPv6 case not checked: no IPv6 loopback here (${r.stderr.trim()})`);
+      continue;
+    }
     assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /^verdict: /m);
   }

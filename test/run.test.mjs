@@ -141,3 +141,29 @@ test('a tree whose build step never ran says how to build, in one line', (t) => 
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0], /npm install|npm run build/);
 });
+
+test('report and compare refuse a malformed or foreign file in one line, exit 2', (t) => {
+  const dir = tempDir(t);
+  const files = {
+    'not-object.json': '[1]',
+    'no-steps.json': JSON.stringify({ schema: 'close-stress/result', options: { cores: [1] }, race: {}, environment: {} }),
+    'bad-step.json': JSON.stringify({ schema: 'close-stress/result', options: { cores: [1] }, race: {}, environment: {}, steps: [{ cores: 1 }] }),
+    'bad-journal.jsonl': '{"type":"run","schema":"close-stress/journal"}\n{"type":"step","step":{"cores":1}}\n',
+  };
+  for (const [name, text] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    const r = runCli(['report', file]);
+    assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^close-stress: error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a`));
+  }
+});
+
+test('run flags before a subcommand are refused, not silently dropped', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  assert.equal(runCli(['--cores', '1', '--iterations', '100', '--json', json]).code, 0);
+  const r = runCli(['--json', path.join(path.dirname(json), 'other.json'), 'report', json]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^close-stress: error: --json is a run option; 'report' does not take it\n$/);
+});

@@ -1,0 +1,26 @@
+/**
+ * How numbers read in every text output (table, compare, progress), in one
+ * place so the same latency or rate never prints two ways. The HTML report
+ * keeps its own typographic variants for chart axes.
+ */
+
+export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** Rates as percentages down to `percentFrom`, below that in e-notation (4.0e-4). */
+export const fmtRate = (r: number, percentFrom = 0.001): string =>
+  r === 0 ? '0' : r >= percentFrom ? `${(r * 100).toPrecision(3)}%` : r.toExponential(1);
+
+/** Durations to three significant digits: 864ns, 1.22us, 41.9ms. */
+export const fmtDuration = (ns: number): string =>
+  ns >= 1e6 ? `${(ns / 1e6).toPrecision(3)}ms` : ns >= 1e3 ? `${(ns / 1e3).toPrecision(3)}us` : `${Math.round(ns)}ns`;
+
+/** A skew exactly as asked or measured (10 ns resolution): -1120ns. */
+export const fmtSkew = (ns: number): string => `${ns}ns`;
+
+/** A skew as typed on the command line: 300ns, 1.5us, -2us. */
+export function fmtAskedSkew(ns: number): string {
+  const a = Math.abs(ns);
+  if (a >= 1e6) return `${ns / 1e6}ms`;
+  if (a >= 1e3) return `${ns / 1e3}us`;
+  return `${ns}ns`;
+}
