@@ -103,3 +103,20 @@ test('a step whose every setup fails stops the run with a clear error and exit 1
   assert.equal(r.result.steps.length, 1, 'the failed step is kept; no later step runs');
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
+
+test('where fstat cannot tell sockets apart (FreeBSD), a reused descriptor number is never closed again', (t) => {
+  const dir = tempDir(t);
+  const json = path.join(dir, 'r.json');
+  const countFile = path.join(dir, 'injected');
+  const r = runCli(['--cores', '4', '--no-sweep', '--iterations', '4000', '--json', json, '--quiet'], {
+    env: { LD_PRELOAD: shim, CLOSE_SHIM_ZERO_STAT: '1', CLOSE_SHIM_COUNT_FILE: countFile },
+    timeout: 60_000,
+  });
+  assert.equal(r.code, 0, `a lane whose socket another lane closed would hang or fail: ${r.stderr}`);
+  const injected = readFileSync(countFile, 'utf8').trim().split('\n').reduce((a, n) => a + Number(n), 0);
+  const [s] = r.result.steps;
+  assert.equal(s.calls.close.errors.ECONNRESET, injected);
+  assert.equal(s.victimFd.retained, 0);
+  assert.equal(s.victimFd.released + s.victimFd.reused, injected);
+  assert.equal(s.setupFailed, 0);
+});

@@ -87,7 +87,8 @@ uint64_t cs_latency_bucket_low(unsigned b) {
 }
 
 static inline void record_skew(struct cs_lane_counters *c, int64_t skew) {
-    int64_t b = skew / CS_SKEW_BUCKET_NS;
+    /* Floor division: -5 ns belongs below zero, not in the zero bucket. */
+    int64_t b = skew >= 0 ? skew / CS_SKEW_BUCKET_NS : -((-(skew + 1)) / CS_SKEW_BUCKET_NS) - 1;
     if (b < -CS_SKEW_HALF) b = -CS_SKEW_HALF;
     if (b > CS_SKEW_HALF) b = CS_SKEW_HALF;
     BUMP(&c->skew[b + CS_SKEW_HALF]);
@@ -167,6 +168,10 @@ static int open_listener(int family, struct endpoint *where, struct cs_lane_coun
     if (bind(fd, (struct sockaddr *)&where->addr, where->len) != 0) goto fail;
     stage = CS_LANE_LISTEN;
     if (listen(fd, 128) != 0) goto fail;
+    /* Non-blocking, so a lane waiting for a client that never comes (a
+     * flooded queue, a stolen descriptor) still sees the stop word. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) goto fail;
     stage = CS_LANE_LISTEN_NAME;
     where->len = sizeof where->addr;
     if (getsockname(fd, (struct sockaddr *)&where->addr, &where->len) != 0) goto fail;
@@ -217,15 +222,50 @@ static int fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, i
     return -1;
 }
 
+/* Close-on-exec from the start: a process the front end spawns mid-run must
+ * not inherit the lanes' sockets. */
+static int accept_cloexec(int lfd, struct sockaddr_storage *peer, socklen_t *plen) {
+#if defined(__linux__) || defined(__FreeBSD__)
+    return accept4(lfd, (struct sockaddr *)peer, plen, SOCK_CLOEXEC);
+#else
+    int s = accept(lfd, (struct sockaddr *)peer, plen);
+    if (s >= 0) fcntl(s, F_SETFD, FD_CLOEXEC);
+    return s;
+#endif
+}
+
+/* Waits for the listener to have a connection, checking the stop word every
+ * STOP_POLL_MS. Returns 0 when one is there, else the errno to tally. */
+#define STOP_POLL_MS 100
+static int wait_for_connection(int lfd, struct cs_step_shared *step, int timeout_ms) {
+    for (int waited = 0;; waited += STOP_POLL_MS) {
+        if (step && stop_requested(step)) return EINTR;
+        if (timeout_ms >= 0 && waited >= timeout_ms) return EAGAIN;
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        int wait = timeout_ms >= 0 && timeout_ms - waited < STOP_POLL_MS ? timeout_ms - waited : STOP_POLL_MS;
+        int n = poll(&pfd, 1, wait);
+        if (n > 0) return 0;
+        if (n < 0 && errno != EINTR) return errno;
+    }
+}
+
 /* Accepts until our own client shows up: anyone else who connected to the
- * listener is counted and dropped, so strangers never reach the tallies. */
+ * listener is counted and dropped, so strangers never reach the tallies. On
+ * loopback the connection is queued by the time connect() returns, so the
+ * first accept() nearly always succeeds without a poll. */
 static int accept_own(int lfd, const struct sockaddr_storage *client_name,
-                      struct cs_lane_counters *c, int *err) {
-    for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL; strangers++) {
+                      struct cs_step_shared *step, struct cs_lane_counters *c, int *err) {
+    for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL;) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
-        int s = accept(lfd, (struct sockaddr *)&peer, &plen);
+        int s = accept_cloexec(lfd, &peer, &plen);
+        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int why = wait_for_connection(lfd, step, -1);
+            if (why != 0) { *err = why; return -1; }
+            continue;
+        }
         if (s < 0) { *err = errno; return -1; }
+        strangers++;
         if (same_endpoint(&peer, client_name)) return s;
         BUMP(&c->strangers);
         close(s);
@@ -235,7 +275,7 @@ static int accept_own(int lfd, const struct sockaddr_storage *client_name,
 }
 
 static int open_pair(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
-                     struct cs_lane_counters *c, struct pair *p) {
+                     struct cs_step_shared *step, struct cs_lane_counters *c, struct pair *p) {
     int cfd = new_socket(cfg->family);
     if (cfd < 0) return fail_setup(c, CS_STAGE_SOCKET, errno, -1, -1);
     if (connect(cfd, (const struct sockaddr *)&listener->addr, listener->len) != 0)
@@ -247,7 +287,7 @@ static int open_pair(int lfd, const struct endpoint *listener, const struct cs_l
         return fail_setup(c, CS_STAGE_PEERCHECK, errno, cfd, -1);
 
     int err = 0;
-    int sfd = accept_own(lfd, &client_name, c, &err);
+    int sfd = accept_own(lfd, &client_name, step, c, &err);
     if (sfd < 0)
         return fail_setup(c, sfd == -2 ? CS_STAGE_PEERCHECK : CS_STAGE_ACCEPT, err, cfd, -1);
 
@@ -280,8 +320,12 @@ static void check_released(struct cs_lane_counters *c, const struct pair *p) {
         BUMP(&c->fd_released);
         return;
     }
+    /* FreeBSD's soo_stat() leaves st_dev and st_ino zero: there the socket's
+     * identity cannot be proven, so the number is never closed again (that
+     * kernel always frees it, so it is someone else's: reused). */
     struct stat st;
-    if (fstat(p->victim_fd, &st) == 0 && st.st_dev == p->victim_dev && st.st_ino == p->victim_ino) {
+    if ((p->victim_dev != 0 || p->victim_ino != 0) && fstat(p->victim_fd, &st) == 0 &&
+        st.st_dev == p->victim_dev && st.st_ino == p->victim_ino) {
         BUMP(&c->fd_retained);
         close(p->victim_fd); /* still ours: release it so the lane does not leak */
     } else {
@@ -333,7 +377,7 @@ static void run_probes(struct cs_lane_counters *c, unsigned probes, int fd) {
 /* Accept race: a client that resets before the server accepts. FreeBSD
  * answers ECONNABORTED; Linux hands the dead socket over. */
 static void accept_probe(int lfd, const struct endpoint *listener, int family,
-                         struct cs_lane_counters *c) {
+                         struct cs_step_shared *step, struct cs_lane_counters *c) {
     int cfd = new_socket(family);
     if (cfd < 0) { BUMP(&c->probe_setup[errno_slot(errno)]); return; }
     struct sockaddr_storage name;
@@ -347,21 +391,24 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
         return;
     }
     close(cfd);
-    for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL; strangers++) {
-        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-        if (poll(&pfd, 1, ACCEPT_PROBE_WAIT_MS) == 0) {
-            record_call(c, CS_CALL_ACCEPT, -1, EAGAIN);
-            return;
-        }
+    for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL;) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
-        int s = accept(lfd, (struct sockaddr *)&peer, &plen);
+        int s = accept_cloexec(lfd, &peer, &plen);
+        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int why = wait_for_connection(lfd, step, ACCEPT_PROBE_WAIT_MS);
+            if (why == EINTR) return; /* the step is stopping: no outcome to tally */
+            if (why != 0) { record_call(c, CS_CALL_ACCEPT, -1, why); return; }
+            continue;
+        }
         if (s < 0) { record_call(c, CS_CALL_ACCEPT, -1, errno); return; }
         int ours = same_endpoint(&peer, &name);
         close(s);
         if (ours) { record_call(c, CS_CALL_ACCEPT, 0, 0); return; }
         BUMP(&c->strangers);
+        strangers++;
     }
+    record_call(c, CS_CALL_ACCEPT, -1, EAGAIN); /* our client never came out of the queue */
 }
 
 /* ---- race shapes -------------------------------------------------------- */
@@ -372,14 +419,14 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
     struct pair p;
     while (claim_trial(step)) {
         record_cpu(c->victim_cpus);
-        if (open_pair(lfd, listener, cfg, c, &p) != 0) { BUMP(&c->done); continue; }
+        if (open_pair(lfd, listener, cfg, step, c, &p) != 0) { BUMP(&c->done); continue; }
         /* Back to back on one thread: on kernels that process loopback input
          * asynchronously (FreeBSD's netisr) the RST is handled on another
          * core while this thread is already inside the victim close. */
         reset_close(c, p.reset_fd);
         if (cfg->probes) run_probes(c, cfg->probes, p.victim_fd);
         victim_close(c, &p);
-        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, c);
+        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
     }
 }
 
@@ -459,7 +506,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
     struct pair p;
     while (claim_trial(step)) {
         record_cpu(c->victim_cpus);
-        if (open_pair(lfd, listener, cfg, c, &p) != 0) { BUMP(&c->done); continue; }
+        if (open_pair(lfd, listener, cfg, step, c, &p) != 0) { BUMP(&c->done); continue; }
         hand_off(&x, p.reset_fd);
         if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
         /* Both threads leave the barrier together: the RST is sent on one CPU
@@ -470,7 +517,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
         victim_started = cs_os_now_ns();
         if (cfg->probes) run_probes(c, cfg->probes, p.victim_fd);
         victim_close(c, &p);
-        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, c);
+        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
     }
     hand_off(&x, SLOT_QUIT);
     if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));

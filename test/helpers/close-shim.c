@@ -12,6 +12,8 @@
  * EADDRNOTAVAIL (1: all of them), to exercise setup-failure accounting.
  * CLOSE_SHIM_NO_LINGER=1 makes setsockopt(SO_LINGER) succeed without doing
  * anything: closes then send a FIN, no RST (the injection silently fails).
+ * CLOSE_SHIM_ZERO_STAT=1 makes fstat() of a socket report st_dev = st_ino = 0,
+ * as FreeBSD's soo_stat() does, so a socket's identity cannot be proven.
  * Each process appends the number it injected to CLOSE_SHIM_COUNT_FILE at
  * exit (a wrapper such as timeout(1) inherits LD_PRELOAD too: sum the lines).
  */
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int (*real_close)(int);
@@ -32,7 +35,7 @@ static unsigned long long injected;
 static int mode; /* 0 release, 1 keep, 2 reuse */
 static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 static unsigned long connects, fail_every;
-static int no_linger;
+static int no_linger, zero_stat;
 
 __attribute__((constructor)) static void shim_init(void) {
     real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
@@ -41,6 +44,7 @@ __attribute__((constructor)) static void shim_init(void) {
     const char *every = getenv("CLOSE_SHIM_FAIL_CONNECT_EVERY");
     if (every) fail_every = strtoul(every, NULL, 10);
     no_linger = getenv("CLOSE_SHIM_NO_LINGER") != NULL;
+    zero_stat = getenv("CLOSE_SHIM_ZERO_STAT") != NULL;
     if (m && strcmp(m, "keep") == 0) mode = 1;
     else if (m && strcmp(m, "reuse") == 0) mode = 2;
 }
@@ -96,4 +100,21 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
     if (!real_setsockopt) real_setsockopt = (int (*)(int, int, int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt");
     if (no_linger && level == SOL_SOCKET && name == SO_LINGER) return 0;
     return real_setsockopt(fd, level, name, value, len);
+}
+
+/* glibc exports both names; code built with 64-bit file offsets calls fstat64. */
+int fstat(int fd, struct stat *st) {
+    static int (*real)(int, struct stat *);
+    if (!real) real = (int (*)(int, struct stat *))dlsym(RTLD_NEXT, "fstat");
+    int rc = real(fd, st);
+    if (rc == 0 && zero_stat && S_ISSOCK(st->st_mode)) { st->st_dev = 0; st->st_ino = 0; }
+    return rc;
+}
+
+int fstat64(int fd, struct stat64 *st) {
+    static int (*real)(int, struct stat64 *);
+    if (!real) real = (int (*)(int, struct stat64 *))dlsym(RTLD_NEXT, "fstat64");
+    int rc = real(fd, st);
+    if (rc == 0 && zero_stat && S_ISSOCK(st->st_mode)) { st->st_dev = 0; st->st_ino = 0; }
+    return rc;
 }
