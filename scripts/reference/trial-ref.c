@@ -147,7 +147,7 @@ static int open_pair(int lfd, const struct sockaddr_storage *laddr, socklen_t ll
     for (int tries = 0; tries < 64; tries++) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
-        int s = accept(lfd, (struct sockaddr *)&peer, &plen);
+        int s = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC); /* as core.c */
         if (s < 0) break;
         if (same_endpoint(&peer, &me)) { sfd = s; break; }
         close(s);
