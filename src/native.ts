@@ -90,6 +90,12 @@ export function native(): Binding {
       const reason = (err as Error).message.split('\n')[0];
       throw new Error(`native core not built (${reason}); run npm install (or npm run build)`);
     }
+    // An addon left from an older checkout would tally rows under the wrong names.
+    const names = binding.layout().callNames.join(',');
+    if (names !== CALLS.join(',')) {
+      binding = undefined;
+      throw new Error(`native core is out of date (calls ${names}, expected ${CALLS.join(',')}); run npm run build`);
+    }
   }
   return binding;
 }
