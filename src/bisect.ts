@@ -1,6 +1,7 @@
 import { UsageError } from './errors.js';
 import { CALLS, PROBES } from './native.js';
 import type { RunResult } from './result.js';
+import { callsMade } from './tally.js';
 
 /**
  * `git bisect run` reads the exit status: 0 good, 1 bad, 125 "cannot test
@@ -74,8 +75,7 @@ export function judge(result: RunResult, rule: BisectRule): BisectVerdict {
       ? [{ call: 'close', events: s.posix.close.outside, attempts: s.posix.close.attempts }]
       : [...counted].map(([call, errnos]) => {
           const o = s.calls[call as keyof typeof s.calls];
-          const attempts = o ? o.ok + Object.values(o.errors).reduce((a, b) => a + b, 0) : 0;
-          return { call, events: errnos.reduce((a, e) => a + (o?.errors[e] ?? 0), 0), attempts };
+          return { call, events: errnos.reduce((a, e) => a + (o?.errors[e] ?? 0), 0), attempts: callsMade(o) };
         });
     for (const r of rates) {
       const rate = r.attempts > 0 ? r.events / r.attempts : 0;
@@ -85,10 +85,7 @@ export function judge(result: RunResult, rule: BisectRule): BisectVerdict {
     }
   }
   const unmeasured = [...new Set(rule.failOn.map((f) => f.call))].filter((call) =>
-    measured.every((s) => {
-      const o = s.calls[call as keyof typeof s.calls];
-      return !o || o.ok + Object.values(o.errors).reduce((a, b) => a + b, 0) === 0;
-    }));
+    measured.every((s) => callsMade(s.calls[call as keyof typeof s.calls]) === 0));
   if (unmeasured.length > 0) return { exitCode: BISECT_EXIT.skip, reason: `could not measure: no ${unmeasured.join('(), ')}() call was made` };
   return { exitCode: BISECT_EXIT.good, reason: `good: ${what} at or below ${rule.above} in every step` };
 }

@@ -4,7 +4,7 @@ import { percentiles, type LatencySummary, PERCENTILES } from './latency.js';
 import { hasPosixList, outsidePosix } from './posix.js';
 import type { RunResult, StepResult } from './result.js';
 import { fisherExact, wilson, zeroEventUpperBound } from './stats.js';
-import { sumCounts, type Outcomes } from './tally.js';
+import { callsMade, sumCounts, type Outcomes } from './tally.js';
 
 export const COMPARE_SCHEMA = 'close-stress/compare';
 export const ALPHA = 0.05;
@@ -113,7 +113,7 @@ function rateRow(call: string, outcome: string, a: [number, number], b: [number,
   };
 }
 
-const attemptsOf = (o: Outcomes): number => o.ok + sumCounts(o.errors);
+const attemptsOf = callsMade;
 
 function rows(a: StepResult, b: StepResult): RateRow[] {
   const out: RateRow[] = [];

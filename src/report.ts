@@ -2,7 +2,7 @@ import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
-import { sumCounts } from './tally.js';
+import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 
@@ -151,7 +151,7 @@ function probeSection(result: RunResult): string[] {
     probes.map((p) => {
       const o = s.calls[p] ?? { ok: 0, errors: {} };
       return [
-        `${s.cores}${s.oversubscribed ? '*' : ''}`, p, fmtInt(o.ok + sumCounts(o.errors)), fmtInt(o.ok),
+        `${s.cores}${s.oversubscribed ? '*' : ''}`, p, fmtInt(callsMade(o)), fmtInt(o.ok),
         ...errnos.map((e) => fmtInt(o.errors[e] ?? 0)), posixCell(s, p),
       ];
     }),
@@ -181,10 +181,8 @@ function skewSection(result: RunResult): string[] {
       `${fmtSkew(p.achieved.p10Ns)}..${fmtSkew(p.achieved.p90Ns)}`,
       fmtInt(p.trials),
       ...calls.map((c) => {
-        const o = p.calls[c];
-        const failed = o ? sumCounts(o.errors) : 0;
-        const n = o ? o.ok + failed : 0;
-        return n === 0 ? '-' : fmtRate(failed / n);
+        const share = failedShare(p.calls[c]);
+        return share === undefined ? '-' : fmtRate(share);
       }),
     ]);
     out.push('', `${s.cores}-core step, skew ${s.skew.mode}${s.skew.chosenNs !== undefined ? ` (window found at ${fmtSkew(s.skew.chosenNs)}, marked <)` : ''}: share of calls that failed, per skew (> 0: victim delayed)`);

@@ -3,9 +3,8 @@ import path from 'node:path';
 import type { Environment } from './env.js';
 import type { Options } from './options.js';
 import { UsageError } from './errors.js';
-import { type Outcomes, type StepTally } from './tally.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
-import { sumCounts } from './tally.js';
+import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
 
 export const SCHEMA = 'close-stress/result';
@@ -70,7 +69,7 @@ export interface RunResult {
 }
 
 export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
-  const attempts = outcomes.ok + sumCounts(outcomes.errors);
+  const attempts = callsMade(outcomes);
   const outsideErrnos = outsidePosix(call, outcomes.errors);
   const outside = sumCounts(outsideErrnos);
   return {

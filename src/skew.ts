@@ -2,7 +2,7 @@ import { fmtAskedSkew } from './format.js';
 import type { SkewSpec } from './options.js';
 import type { StepPlan } from './plan.js';
 import { measure, type Measurement, type StepContext } from './step.js';
-import { mergeTallies, sumCounts, type Outcomes, type SkewPoint } from './tally.js';
+import { failedShare, mergeTallies, type Outcomes, type SkewPoint } from './tally.js';
 
 /** The auto search's coarse grid and its refinement around the best point. */
 const SEARCH = { fromNs: -2000, toNs: 2000, stepNs: 250, refineNs: 250, refineStepNs: 50 };
@@ -37,13 +37,8 @@ export function windowCall(probes: readonly string[]): string {
 
 /** How mixed a point's outcomes are: p(1-p) of the window call failing, 0.25 at best. */
 export function mixedness(calls: Record<string, Outcomes>, call: string): number {
-  const o = calls[call];
-  if (!o) return 0;
-  const failed = sumCounts(o.errors);
-  const n = o.ok + failed;
-  if (n === 0) return 0;
-  const p = failed / n;
-  return p * (1 - p);
+  const p = failedShare(calls[call]);
+  return p === undefined ? 0 : p * (1 - p);
 }
 
 function combine(parts: Measurement[]): Measurement {

@@ -273,7 +273,18 @@ export function mergeTallies(parts: StepTally[]): StepTally {
   return out;
 }
 
+/** Calls of one syscall that were made: successes plus failures of every errno. */
+export function callsMade(o: Outcomes | undefined): number {
+  return o ? o.ok + sumCounts(o.errors) : 0;
+}
+
+/** Share of the calls made that failed; undefined when none was made. */
+export function failedShare(o: Outcomes | undefined): number | undefined {
+  const n = callsMade(o);
+  return n === 0 || !o ? undefined : sumCounts(o.errors) / n;
+}
+
 /** Victim close() calls actually made: trials whose setup succeeded. */
 export function closeAttempts(step: StepTally): number {
-  return step.calls.close.ok + sumCounts(step.calls.close.errors);
+  return callsMade(step.calls.close);
 }
