@@ -333,9 +333,10 @@ static void check_released(struct cs_lane_counters *c, const struct pair *p) {
     }
 }
 
-/* Its latency is the close(2) alone, probes excluded. */
-static void victim_close(struct cs_lane_counters *c, const struct pair *p) {
-    uint64_t t0 = cs_os_now_ns();
+/* Its latency is the close(2) alone, probes excluded; t0 is when the close
+ * starts (a clock read the caller already made, or 0 to read it here). */
+static void victim_close(struct cs_lane_counters *c, const struct pair *p, uint64_t t0) {
+    if (t0 == 0) t0 = cs_os_now_ns();
     int rc = close(p->victim_fd);
     int err = errno;
     uint64_t t1 = cs_os_now_ns();
@@ -413,6 +414,18 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
 
 /* ---- race shapes -------------------------------------------------------- */
 
+/* The victim's part of a trial, after the RST was sent (or released to be
+ * sent): the probes, its close, then the accept race on a fresh connection.
+ * started_ns: when the victim began, reused as the close's start when no
+ * probe runs in between. */
+static void victim_turn(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
+                        struct cs_step_shared *step, struct cs_lane_counters *c,
+                        const struct pair *p, uint64_t started_ns) {
+    if (cfg->probes) run_probes(c, cfg->probes, p->victim_fd);
+    victim_close(c, p, cfg->probes ? 0 : started_ns);
+    if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
+}
+
 static void run_same_thread(int lfd, const struct endpoint *listener,
                             const struct cs_lane_config *cfg, struct cs_step_shared *step,
                             struct cs_lane_counters *c) {
@@ -424,9 +437,7 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
          * asynchronously (FreeBSD's netisr) the RST is handled on another
          * core while this thread is already inside the victim close. */
         reset_close(c, p.reset_fd);
-        if (cfg->probes) run_probes(c, cfg->probes, p.victim_fd);
-        victim_close(c, &p);
-        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
+        victim_turn(lfd, listener, cfg, step, c, &p, 0);
     }
 }
 
@@ -515,9 +526,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
         barrier_wait(&x.go, &sense);
         spin_ns(victim_delay);
         victim_started = cs_os_now_ns();
-        if (cfg->probes) run_probes(c, cfg->probes, p.victim_fd);
-        victim_close(c, &p);
-        if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started);
     }
     hand_off(&x, SLOT_QUIT);
     if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
