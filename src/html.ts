@@ -257,13 +257,6 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
   );
 }
 
-/** The result's own scaling figure (result.ts); computed here only for results that predate it. */
-function efficiency(result: RunResult, step: StepResult): number | null {
-  if (step.scaling) return step.scaling.efficiency;
-  const base = result.steps.filter((s) => s.trialsPerSec > 0).sort((a, b) => a.cores - b.cores)[0];
-  if (!base || step.trialsPerSec <= 0) return null;
-  return step.trialsPerSec / step.cores / (base.trialsPerSec / base.cores);
-}
 
 function throughputChart(series: Series[], cores: number[], over: Set<number>): string {
   const all = series.flatMap((s) => s.result.steps.map((st) => ({ s, st })));
@@ -276,7 +269,7 @@ function throughputChart(series: Series[], cores: number[], over: Set<number>): 
     const i = series.indexOf(s);
     const x = ax.x(st.cores) - (barW * series.length) / 2 + barW * i;
     const top = y(st.trialsPerSec);
-    const eff = efficiency(s.result, st);
+    const eff = (st.scaling?.efficiency ?? null);
     const title = `${s.label}, ${coresText(st.cores)}: ${fmtInt(st.trialsPerSec)} trials/s` + (eff === null ? '' : `, scaling efficiency ${fmtPct(eff)}`) + (st.oversubscribed ? ' (oversubscribed)' : '');
     const fill = st.oversubscribed ? `url(#hatch-${i})` : s.colour;
     return (
@@ -520,7 +513,7 @@ function stepsTable(series: Series[]): string {
   const rows = series.flatMap((s) =>
     s.result.steps.map((st) => {
       const v = st.posix.close;
-      const eff = efficiency(s.result, st);
+      const eff = (st.scaling?.efficiency ?? null);
       const zero = v.outside === 0 && v.attempts > 0;
       return [
         s.label,

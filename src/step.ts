@@ -48,8 +48,8 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   try {
     const handedNs = process.hrtime.bigint();
     const before = readCounters();
-    const watching = giveUpWhenNothingConnects(step, memory, ctx.platform);
-    const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(() => watching());
+    const stopWatching = giveUpWhenNothingConnects(step, memory, ctx.platform);
+    const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(stopWatching);
     const after = readCounters();
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
     tally.kernel = kernelCheck(before, after);

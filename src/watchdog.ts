@@ -12,23 +12,18 @@ const CHECK_MS = 500;
  * for good (no ephemeral port, a firewall) would crawl through its trials for
  * minutes. Once GIVE_UP_MS pass without one victim close, stop the step; the
  * run then fails naming the setup errors. Call the returned function when the
- * step ends: it says whether the step was given up.
+ * step ends.
  */
-export function giveUpWhenNothingConnects(step: StepPlan, memory: StepMemory, platform: Platform): () => boolean {
+export function giveUpWhenNothingConnects(step: StepPlan, memory: StepMemory, platform: Platform): () => void {
   const started = Date.now();
-  let gaveUp = false;
   const timer = setInterval(() => {
     const tally = tallyStep(step, memory, platform);
     if (closeAttempts(tally) > 0) clearInterval(timer);
     else if (Date.now() - started >= GIVE_UP_MS && tally.setupFailed > 0) {
-      gaveUp = true;
       memory.stop();
       clearInterval(timer);
     }
   }, CHECK_MS);
   timer.unref();
-  return () => {
-    clearInterval(timer);
-    return gaveUp;
-  };
+  return () => clearInterval(timer);
 }
