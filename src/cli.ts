@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from './errors.js';
+import { OutputError, ToolError, UsageError } from './errors.js';
 import { toolInfo } from './env.js';
 import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
@@ -7,7 +7,7 @@ import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
-import { checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
+import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
 import { compareResults, renderComparison } from './compare.js';
 import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
@@ -228,8 +228,12 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const lost = logFileError(log);
   if (lost) lostSaves.push(`could not write the log ${lost.file}: ${lost.message}`);
   const saved = lostSaves.length === 0;
-  if (!saved) process.stderr.write(`close-stress: ${lostSaves.join('; ')}\n`);
-  if (!saved) return rule ? BISECT_EXIT.skip : exitCode === 0 ? 1 : exitCode;
+  if (!saved) {
+    // A full disk is no verdict on the commit, and would hit the next one too.
+    const bisect = rule ? ` (bisect aborted: this says nothing about the commit, exit ${BISECT_EXIT.abort})` : '';
+    process.stderr.write(`close-stress: ${lostSaves.join('; ')}${bisect}\n`);
+    return rule ? BISECT_EXIT.abort : exitCode === 0 ? 1 : exitCode;
+  }
   if (!rule || result.status === 'interrupted') return exitCode;
   const verdict = judge(result, rule);
   process.stderr.write(`close-stress: bisect: ${verdict.reason} (exit ${verdict.exitCode})\n`);
@@ -285,10 +289,17 @@ export async function main(argv: string[]): Promise<number> {
     return await runCommand(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`close-stress: error: ${message}\n`);
-    if (err instanceof UsageError) return 2;
-    // under git bisect run, a run that could not start must skip the commit, not blame it
-    const raw = parsed?.raw;
-    return parsed?.chosen.kind === 'run' && (raw?.failOn !== undefined || raw?.failAbove !== undefined) ? BISECT_EXIT.skip : 1;
+    const bisect = (parsed === undefined || parsed.chosen.kind === 'run') && bisectRequested(argv);
+    if (!bisect) {
+      process.stderr.write(`close-stress: error: ${message}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    // Under git bisect run: an error that would repeat at every commit aborts
+    // the bisection; a run that could not start skips this commit, never blames it.
+    const abort = err instanceof UsageError || err instanceof ToolError || err instanceof OutputError;
+    const code = abort ? BISECT_EXIT.abort : BISECT_EXIT.skip;
+    const what = abort ? 'bisect aborted: this says nothing about the commit' : 'bisect: skip this commit';
+    process.stderr.write(`close-stress: error: ${message} (${what}, exit ${code})\n`);
+    return code;
   }
 }
