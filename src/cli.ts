@@ -13,7 +13,7 @@ import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
 import { Progress } from './progress.js';
 import { renderTable } from './report.js';
-import { checkOutputPath, writeAtomic, writeResult, type RunResult } from './result.js';
+import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run } from './run.js';
 
 interface RawOptions {
@@ -81,6 +81,11 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     checkOutputPath(journal, raw.journal !== undefined ? '--journal' : '--json (its journal)', options.force);
   }
   if (options.logFile !== undefined) checkOutputPath(options.logFile, '--log-file', true);
+  refuseSharedOutputs([
+    { flag: '--json', file: options.json },
+    { flag: raw.journal !== undefined ? '--journal' : '--json (its journal)', file: options.journal },
+    { flag: '--log-file', file: options.logFile },
+  ]);
   return options;
 }
 
@@ -187,6 +192,7 @@ async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<nu
 async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
   if (c.json) checkOutputPath(c.json, '--json', c.force ?? false);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
+  refuseSharedOutputs([{ flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   const base = loadRun(c.base);
   const next = loadRun(c.next);
   const comparison = compareResults(base, next, [c.base, c.next]);
@@ -221,10 +227,10 @@ async function runCommand(raw: RawOptions): Promise<number> {
     try {
       writeResult(options.json, result);
     } catch (err) {
-      lostSaves.push(`could not save ${options.json}: ${(err as Error).message}`);
+      lostSaves.push(`could not save the result: ${(err as Error).message}`);
     }
   }
-  if (outcome.journalError) lostSaves.push(`could not write the journal ${outcome.journalError}`);
+  if (outcome.journalError) lostSaves.push(`could not save the journal: ${outcome.journalError} (the steps before it are in it)`);
   const lost = logFileError(log);
   if (lost) lostSaves.push(`could not write the log ${lost.file}: ${lost.message}`);
   const saved = lostSaves.length === 0;

@@ -63,7 +63,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   const outcome = (result: RunResult, exitCode: number): RunOutcome => ({
     result,
     exitCode,
-    ...(journal?.error && { journalError: `${journal.path}: ${journal.error.message}` }),
+    ...(journal?.error && { journalError: journal.error.message }),
   });
   const finish = (status: RunResult['status'], error?: string): RunResult => {
     journal?.end(status, error);
