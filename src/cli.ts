@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import type { Logger } from 'pino';
 import { OutputError, ToolError, UsageError } from './errors.js';
 import { toolInfo } from './env.js';
 import { createLogger, logFileError } from './log.js';
@@ -14,7 +15,7 @@ import { loadRun } from './load.js';
 import { Progress } from './progress.js';
 import { renderTable } from './report.js';
 import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
-import { run } from './run.js';
+import { run, StopSignals } from './run.js';
 
 interface RawOptions {
   cores?: string;
@@ -65,7 +66,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     logLevel,
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
-    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
+    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat', 'such as 5'),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
   if (options.repeat > 1 && options.skew.kind === 'auto') {
@@ -111,8 +112,8 @@ function program(): Command {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)
       .option('--repeat <n>', 'run each step n times: counts add up, throughput is reported as a mean with a 95% interval')
     .option('--duration <time>', 'run each step for this long instead of --iterations trials: 500ms, 30s, 5m, 1h')
-    .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
-    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
+    .option('--journal <file>', 'write each finished step to this new JSONL journal, fsynced (default: <--json file>.jsonl; an existing one is refused unless --force)')
+    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure; 128 (aborts the bisection) on an error that says nothing about the commit, such as a mistyped flag')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
     .allowExcessArguments(false)
     .enablePositionalOptions()
@@ -217,7 +218,18 @@ async function runCommand(raw: RawOptions): Promise<number> {
   if (rule) checkFailOn(rule.failOn, options.probes, Object.values(platform.errnoNames));
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
-  const outcome = await run(options, progress, log);
+  const signals = new StopSignals(log);
+  try {
+    const code = await runAndSave(options, rule, progress, log, signals);
+    // A signal that came while the result was being saved: still saved, and the exit says it came.
+    return signals.exitCode ?? code;
+  } finally {
+    signals.release();
+  }
+}
+
+async function runAndSave(options: Options, rule: BisectRule | undefined, progress: Progress, log: Logger, signals: StopSignals): Promise<number> {
+  const outcome = await run(options, progress, log, signals);
   const { result, exitCode } = outcome;
   process.stdout.write(renderTable(result));
   if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
