@@ -61,13 +61,17 @@ function kernelRepo(dir) {
 }
 
 /**
- * PATH with `close-stress` as npm link / npm install -g leave it (a symlink to
- * bin/close-stress.js), and `vm`: runs its command on this commit's "kernel".
+ * PATH with `close-stress` laid out as `npm install -g .` / `npm link` leave
+ * it (PREFIX/bin/close-stress -> ../lib/node_modules/close-stress/bin/close-stress.js,
+ * and that package a link to the clone), and `vm`: runs its command on this
+ * commit's "kernel".
  */
 function tools(dir) {
   const binDir = path.join(dir, 'bin');
   mkdirSync(binDir);
-  symlinkSync(bin, path.join(binDir, 'close-stress'));
+  mkdirSync(path.join(dir, 'lib', 'node_modules'), { recursive: true });
+  symlinkSync(root, path.join(dir, 'lib', 'node_modules', 'close-stress'));
+  symlinkSync(path.join('..', 'lib', 'node_modules', 'close-stress', path.relative(root, bin)), path.join(binDir, 'close-stress'));
   writeFileSync(path.join(binDir, 'vm'), `#!/bin/sh
 if grep -q close-returns-econnreset kernel; then LD_PRELOAD='${buildShim()}'; export LD_PRELOAD; fi
 exec "$@"
@@ -163,4 +167,19 @@ test('outside bisect mode a usage error still exits 2; under --fail-on/--fail-ab
     const r = spawnSync(process.execPath, [bin, '--iteration', '2e4', '-q', ...flag], { encoding: 'utf8' });
     assert.equal(r.status, 128, r.stderr);
   }
+});
+
+test('a good verdict states what it rules out: the zero-event bound, or the highest step rate and its 95% upper limit', async () => {
+  const { judge } = await import('../dist/bisect.js');
+  const step = (cores, ok, resets) => ({
+    cores, calls: { close: { ok, errors: resets ? { ECONNRESET: resets } : {} } },
+    posix: { close: { attempts: ok + resets, outside: resets } },
+  });
+  const rule = { failOn: [{ call: 'close', errno: 'ECONNRESET' }], above: 0 };
+  const clean = judge({ status: 'completed', steps: [step(1, 20000, 0), step(2, 20000, 0)] }, rule);
+  assert.deepEqual(clean, { exitCode: 0, reason: 'good: close:ECONNRESET: 0 in 40,000 close() calls: rate below 7.5e-5 at 95%; each step below 1.5e-4 (fewest: 20,000 at 1 core)' });
+  const rare = judge({ status: 'completed', steps: [step(1, 99990, 10), step(4, 100000, 0)] }, { ...rule, above: 1e-3 });
+  assert.equal(rare.exitCode, 0);
+  // Wilson 95% upper limit of 10 in 100,000, by hand: centre 1.192e-4 + half-width 6.49e-5 = 1.84e-4
+  assert.equal(rare.reason, 'good: close:ECONNRESET: 10 in 200,000 close() calls; highest step 1 core: 1.00e-4 (95% up to 1.8e-4), at or below 0.001');
 });

@@ -43,6 +43,13 @@ test('a result that does not fit under the file size limit (ulimit -f) fails lou
   assert.deepEqual(jsonLines(`${json}.jsonl`).map((l) => l.type), ['run', 'step', 'step', 'end'], 'the journal has the whole run');
 });
 
+test('under --fail-on a result that cannot be saved aborts the bisection (exit 128): a full disk is no verdict on the commit', (t) => {
+  const json = path.join(tempDir(t), 'a.json');
+  const r = cli([...TINY, '--fail-on', 'ECONNRESET', '--json', json], { shell: 'ulimit -f 6;' });
+  assert.equal(r.status, 128, r.stderr);
+  assert.equal(r.stderr, `close-stress: could not save the result: cannot write ${json}: EFBIG (file too large) (bisect aborted: this says nothing about the commit, exit 128)\n`);
+});
+
 test('a journal that hits the file size limit keeps whole lines only and is reported with its path and errno', (t) => {
   const dir = tempDir(t);
   const journal = path.join(dir, 'j.jsonl');
