@@ -25,10 +25,10 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     const dir = tempDir(t);
     const json = path.join(dir, 'r.json');
     const log = path.join(dir, 'log.jsonl');
-    // The hook holds the finishing phase (all steps done, pool closed, nothing saved) open for 3 s.
+    // The hook holds the finishing phase (all steps done, pool closed, nothing saved) open for 1.5 s.
     const { child, done } = startCli(['--cores', '2', '--iterations', '2000', '--json', json, '--log-file', log, '-q'],
-      { CLOSE_STRESS_TEST_FINISH_DELAY_MS: '3000' });
-    await stderrMatches(child, /close-stress: test: finishing in 3000 ms\n/);
+      { CLOSE_STRESS_TEST_FINISH_DELAY_MS: '1500' });
+    await stderrMatches(child, /close-stress: test: finishing in 1500 ms\n/);
     child.kill(signal);
     const r = await done;
     assert.equal(r.signal, null, `the process was killed by ${signal}: nothing saved`);
