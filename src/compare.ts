@@ -1,4 +1,4 @@
-import { fmtDuration, fmtRate } from './format.js';
+import { FEW_REPEATS, fmtDuration, fmtRate } from './format.js';
 import { UsageError } from './errors.js';
 import { percentiles, type LatencySummary, PERCENTILES } from './latency.js';
 import { hasPosixList, outsidePosix } from './posix.js';
@@ -177,6 +177,12 @@ function verdict(c: Omit<CoreComparison, 'verdict'>): string {
   return parts.join('; ');
 }
 
+/** The repeats' interval, when there is one (two or more repeats). */
+function ciOf(s: StepResult): { low: number; high: number; n: number } | undefined {
+  const t = s.throughput;
+  return t && t.low !== undefined && t.high !== undefined ? { low: t.low, high: t.high, n: t.n } : undefined;
+}
+
 export function compareResults(base: RunResult, next: RunResult, labels: [string, string] = ['base', 'new']): Comparison {
   checkComparable(base, next);
   const cores: CoreComparison[] = [];
@@ -184,14 +190,14 @@ export function compareResults(base: RunResult, next: RunResult, labels: [string
     const b = next.steps.find((s) => s.cores === a.cores);
     if (!b) continue;
     const throughput: CoreComparison['throughput'] = {
-      base: a.throughput?.mean ?? a.trialsPerSec,
-      new: b.throughput?.mean ?? b.trialsPerSec,
+      base: a.trialsPerSec,
+      new: b.trialsPerSec,
       change: 0,
-      ...(a.throughput && { baseCi: { low: a.throughput.low, high: a.throughput.high, n: a.throughput.n } }),
-      ...(b.throughput && { newCi: { low: b.throughput.low, high: b.throughput.high, n: b.throughput.n } }),
+      ...(ciOf(a) && { baseCi: ciOf(a) }),
+      ...(ciOf(b) && { newCi: ciOf(b) }),
     };
     throughput.change = throughput.base > 0 ? (throughput.new - throughput.base) / throughput.base : 0;
-    if (throughput.baseCi && throughput.newCi && throughput.baseCi.n > 1 && throughput.newCi.n > 1) {
+    if (throughput.baseCi && throughput.newCi) {
       throughput.significant = throughput.newCi.low > throughput.baseCi.high || throughput.newCi.high < throughput.baseCi.low;
     }
     const partial = { cores: a.cores, rows: rows(a, b), throughput, latency: latency(a, b) };
@@ -238,7 +244,8 @@ export function renderComparison(c: Comparison): string {
       k.rows.map((r) => [`${r.call}:${r.outcome}`, describeSide(r.base), describeSide(r.new), `${r.difference >= 0 ? '+' : ''}${r.difference.toExponential(1)}`, fmtP(r.pValue), r.significant ? '*' : '']),
     ));
     const t = k.throughput;
-    const ci = (x?: { low: number; high: number; n: number }) => (x ? ` [${Math.round(x.low)}, ${Math.round(x.high)}] (n=${x.n})` : '');
+    const ci = (x?: { low: number; high: number; n: number }) =>
+      (x ? ` [${Math.round(x.low)}, ${Math.round(x.high)}] (n=${x.n}${x.n < FEW_REPEATS ? ', few repeats: a wide interval, clamped at 0' : ''})` : '');
     out.push(`throughput: ${Math.round(t.base)}${ci(t.baseCi)} -> ${Math.round(t.new)}${ci(t.newCi)} trials/s (${pct(t.change)})`);
     for (const kind of ['ok', 'error'] as const) {
       const l = k.latency.close[kind];

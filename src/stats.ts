@@ -78,12 +78,25 @@ export function fisherExact(a: number, b: number, c: number, d: number): number 
   return Math.min(1, p / total);
 }
 
-/** Mean and two-sided t-distribution interval of a small sample (repeats of one step). */
-export function meanInterval(xs: number[], confidence = 0.95): { mean: number; low: number; high: number; n: number } {
+export interface MeanInterval {
+  mean: number;
+  /** Absent for one value: no spread, so no interval (not a zero-width one). */
+  low?: number;
+  high?: number;
+  n: number;
+}
+
+/**
+ * Mean and two-sided t-distribution interval of a small sample (repeats of
+ * one step). `atLeast` clamps the interval at what is possible (a rate is
+ * never negative): with two repeats t is 12.7 and the raw interval often
+ * crosses zero.
+ */
+export function meanInterval(xs: number[], confidence = 0.95, atLeast = -Infinity): MeanInterval {
   const n = xs.length;
   const mean = n > 0 ? xs.reduce((a, b) => a + b, 0) / n : 0;
-  if (n < 2) return { mean, low: mean, high: mean, n };
+  if (n < 2) return { mean, n };
   const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
   const half = jstat().studentt.inv(1 - (1 - confidence) / 2, n - 1) * (sd / Math.sqrt(n));
-  return { mean, low: mean - half, high: mean + half, n };
+  return { mean, low: Math.max(atLeast, mean - half), high: mean + half, n };
 }
