@@ -149,7 +149,9 @@ function latency(a: StepResult, b: StepResult): CoreComparison['latency'] {
 }
 
 const fmtCount = (n: number): string => (n >= 1e5 && Number.isInteger(Math.log10(n)) ? `1e${Math.log10(n)}` : n.toLocaleString('en-US'));
-const fmtP = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toPrecision(2));
+/** p as printed: below what a double holds after the sums, "< 1e-300", never "0.0e+0". */
+export const fmtP = (p: number): string => (p < 1e-300 ? '< 1e-300' : p < 1e-4 ? p.toExponential(1) : p.toPrecision(2));
+const pIs = (p: number): string => (p < 1e-300 ? 'p < 1e-300' : `p=${fmtP(p)}`);
 const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
 
 /** "12 in 1e6: 1.2e-5 [6.9e-6, 2.1e-5]" or "0 in 1e6: below 3.0e-6 at 95%". */
@@ -164,9 +166,9 @@ function verdict(c: Omit<CoreComparison, 'verdict'>): string {
   if (main) {
     const from = fmtRate(main.base.rate);
     const to = main.new.events === 0 ? `0 (below ${(main.new.upper95WhenZero ?? 1).toExponential(1)} at 95%)` : fmtRate(main.new.rate);
-    if (!main.significant) parts.push(`no significant change in close() outside POSIX (${from} -> ${fmtRate(main.new.rate)}, p=${fmtP(main.pValue)})`);
-    else if (main.difference < 0) parts.push(`BETTER: close() outside POSIX fell from ${from} to ${to} (p=${fmtP(main.pValue)})`);
-    else parts.push(`WORSE: close() outside POSIX rose from ${from} to ${to} (p=${fmtP(main.pValue)})`);
+    if (!main.significant) parts.push(`no significant change in close() outside POSIX (${from} -> ${fmtRate(main.new.rate)}, ${pIs(main.pValue)})`);
+    else if (main.difference < 0) parts.push(`BETTER: close() outside POSIX fell from ${from} to ${to} (${pIs(main.pValue)})`);
+    else parts.push(`WORSE: close() outside POSIX rose from ${from} to ${to} (${pIs(main.pValue)})`);
   }
   const others = c.rows.filter((r) => r.significant && r !== main);
   if (others.length > 0) {

@@ -1,6 +1,7 @@
 import type { RunResult, StepResult } from './result.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
-import { fmtInt, fmtRate as fmtTextRate } from './format.js';
+import { fmtAskedSkew, fmtInt, fmtRate as fmtTextRate } from './format.js';
+import type { Options, SkewSpec } from './options.js';
 import { cpuRanges } from './report.js';
 import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
 
@@ -472,13 +473,32 @@ function figure(caption: string, svg: string, note: string): string {
 
 // ---- header and tables ----
 
-/** Options that only say where output went: not part of what was measured. */
-const OUTPUT_OPTIONS = new Set(['json', 'journal', 'html', 'force', 'quiet', 'logFile', 'logLevel']);
+/** --skew as it is typed: 300ns, -2us:2us:250ns, auto; nothing for no skew. */
+function skewFlag(spec: SkewSpec | undefined): string | undefined {
+  switch (spec?.kind) {
+    case 'fixed': return fmtAskedSkew(spec.ns);
+    case 'sweep': return `${fmtAskedSkew(spec.fromNs)}:${fmtAskedSkew(spec.toNs)}:${fmtAskedSkew(spec.stepNs)}`;
+    case 'auto': return 'auto';
+    default: return undefined;
+  }
+}
 
-function fmtValue(v: unknown): string {
-  if (Array.isArray(v)) return v.join(', ');
-  if (v !== null && typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+/**
+ * What was measured, as the flags that measure it again (output options left
+ * out: they say where results went, not what they are).
+ */
+export function describeOptions(o: Partial<Options>): string {
+  const flags: Array<[string, unknown]> = [
+    ['--cores', o.cores?.join(',')],
+    [o.durationMs !== undefined ? '--duration' : '--iterations', o.durationMs !== undefined ? `${o.durationMs}ms` : o.iterations],
+    ['--race', o.race],
+    ['--reset-side', o.resetSide],
+    ['--family', o.family],
+    ['--probe', o.probes && o.probes.length > 0 ? o.probes.join(',') : undefined],
+    ['--skew', skewFlag(o.skew)],
+    ['--repeat', o.repeat !== undefined && o.repeat > 1 ? o.repeat : undefined],
+  ];
+  return flags.filter(([, v]) => v !== undefined && v !== '').map(([f, v]) => `${f} ${String(v)}`).join(' ');
 }
 
 function environmentTable(series: Series[]): string {
@@ -489,7 +509,7 @@ function environmentTable(series: Series[]): string {
     ['CPU', (r) => r.environment.cpu.model],
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
-    ['options', (r) => Object.entries(r.options).filter(([k, v]) => !OUTPUT_OPTIONS.has(k) && v !== undefined).map(([k, v]) => `${k}=${fmtValue(v)}`).join('; ')],
+    ['options', (r) => describeOptions(r.options)],
     ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, node ${r.environment.node}, host ${r.environment.hostname}`],
     ['time', (r) => `${r.startedAt} → ${r.finishedAt}`],
   ];

@@ -207,3 +207,19 @@ test('the HTML report renders its charts in a real browser without touching the 
     await context.close();
   }
 });
+
+test('the HTML options row reads as the flags that measure the run again, not raw JSON', () => {
+  const run = (options) => ({
+    schema: 'close-stress/result', schemaVersion: 1, status: 'completed',
+    options: { cores: [1, 2], iterations: 5000, race: 'cross-thread', resetSide: 'server', family: 4, probes: [], skew: { kind: 'none' }, repeat: 1, force: false, quiet: true, logLevel: 'warn', ...options },
+    race: { shape: 'cross-thread', resetSide: 'server', victim: 'client' },
+    environment: { os: { type: 'Linux', release: '6.1', arch: 'x64', version: '#1' }, cpu: { model: 'x', online: 2, allowed: [0, 1], canPin: true }, tool: { name: 'close-stress', version: '0.1.0' }, node: 'v20', hostname: 'h' },
+    startedAt: 'a', finishedAt: 'b', steps: [],
+  });
+  const row = (html) => html.match(/<th scope="row">options<\/th>(.*?)<\/tr>/)[1];
+  const plain = row(renderHtml([run({})]));
+  assert.equal(plain, '<td>--cores 1,2 --iterations 5000 --race cross-thread --reset-side server --family 4</td>');
+  const rich = row(renderHtml([run({ probes: ['shutdown', 'send'], skew: { kind: 'sweep', fromNs: -2000, toNs: 2000, stepNs: 250 }, repeat: 3 })]));
+  assert.match(rich, /--probe shutdown,send --skew -2us:2us:250ns --repeat 3/);
+  for (const html of [plain, rich]) assert.doesNotMatch(html, /\{|&quot;|probes=|skew=/);
+});
