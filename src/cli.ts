@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { toolInfo } from './env.js';
@@ -146,7 +147,7 @@ function usageMessage(err: CommanderError, cmd: Command): string {
 type Chosen =
   | { kind: 'run' }
   | { kind: 'report'; file: string; html?: string; force?: boolean }
-  | { kind: 'compare'; base: string; next: string; html?: string; json?: string; force?: boolean };
+  | { kind: 'compare'; base: string; next: string; html?: string; json?: string; force?: boolean; failOnWorse?: boolean };
 
 function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
   cmd
@@ -165,8 +166,9 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .option('--json <file>', 'also write the comparison as JSON (schema close-stress/compare)')
     .option('--html <file>', 'also write both runs on the same axes as a self-contained HTML file')
     .option('--force', 'overwrite existing output files')
+    .option('--fail-on-worse', 'for CI gates: exit 1 when any core count\'s verdict is WORSE (0 otherwise, 2 for a usage error)')
     .allowExcessArguments(false)
-    .action((base: string, next: string, o: { json?: string; html?: string; force?: boolean }) => choose({ kind: 'compare', base, next, ...o }));
+    .action((base: string, next: string, o: { json?: string; html?: string; force?: boolean; failOnWorse?: boolean }) => choose({ kind: 'compare', base, next, ...o }));
   return cmd.action(() => choose({ kind: 'run' }));
 }
 
@@ -189,11 +191,24 @@ async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
   const base = loadRun(c.base);
   const next = loadRun(c.next);
-  const comparison = compareResults(base, next, [c.base, c.next]);
+  const comparison = compareResults(base, next, [c.base, c.next], { sameFile: sameFile(c.base, c.next) });
   process.stdout.write(renderComparison(comparison));
   if (c.json) writeAtomic(c.json, `${JSON.stringify(comparison, null, 2)}\n`);
   if (c.html) await writeHtml(c.html, [base, next], `close-stress: ${c.base} vs ${c.next}`);
+  const worse = comparison.cores.filter((k) => k.judgement === 'WORSE');
+  if (c.failOnWorse && worse.length > 0) {
+    process.stderr.write(`close-stress: compare: WORSE at ${worse.map((k) => `${k.cores} cores`).join(', ')} (exit 1)\n`);
+    return 1;
+  }
   return 0;
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 function bisectRule(raw: RawOptions): BisectRule | undefined {

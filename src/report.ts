@@ -121,6 +121,14 @@ export function renderTable(result: RunResult): string {
         (fd.released + fd.reused > 0 ? 'Retrying close() on this OS can close a stranger\'s descriptor.' : ''),
     );
   }
+  const loaded = steps.filter((s) => s.load);
+  if (loaded.length > 0) {
+    out.push(`machine load (1-minute average, before -> after each step): ${loaded.map((s) => `${s.cores} cores ${s.load!.before[0]!.toFixed(2)} -> ${s.load!.after[0]!.toFixed(2)}`).join(', ')}`);
+  }
+  const preload = Object.entries(env.preload ?? {});
+  if (preload.length > 0) {
+    out.push(`note: ${preload.map(([k, v]) => `${k}=${v}`).join(' ')} was set: code loaded this way can change what the syscalls return.`);
+  }
   out.push(...kernelSection(result), ...probeSection(result), ...skewSection(result));
   out.push(...latencyLines(steps));
   out.push(verdictLine(result));
