@@ -354,3 +354,67 @@ export function renderComparison(c: Comparison): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * `compare BASE A B ...` (mmtests' compare-kernels convention): every run
+ * against the one baseline. Each element is the two-run comparison, so one
+ * rule judges a pair whether it is compared alone or among many.
+ */
+export interface MultiComparison {
+  schema: typeof COMPARE_SCHEMA;
+  schemaVersion: 1;
+  alpha: number;
+  base: RunSummary;
+  comparisons: Comparison[];
+}
+
+export function compareMany(base: RunResult, runs: RunResult[], labels: string[], sameFile: (i: number) => boolean = () => false): MultiComparison {
+  const comparisons = runs.map((r, i) => {
+    try {
+      return compareResults(base, r, [labels[0]!, labels[i + 1]!], { sameFile: sameFile(i) });
+    } catch (err) {
+      // Among many runs, say which one cannot be compared.
+      if (err instanceof UsageError) throw new UsageError(`${labels[i + 1]}: ${err.message}`);
+      throw err;
+    }
+  });
+  return { schema: COMPARE_SCHEMA, schemaVersion: 1, alpha: ALPHA, base: comparisons[0]!.base, comparisons };
+}
+
+const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toExponential(1)}`;
+
+/** One column per run against the baseline: each cell is the run's rate, its difference and p. */
+export function renderMany(m: MultiComparison): string {
+  const runs = m.comparisons;
+  const out: string[] = [
+    `base: ${m.base.label} (${m.base.os}, ${m.base.status}, started ${m.base.startedAt})`,
+    ...runs.map((c, i) => `run ${i + 1}: ${c.new.label} (${c.new.os}, ${c.new.status}, started ${c.new.startedAt})`),
+    'each run against the base; cells: rate, difference from base, p; ' +
+      `rates with Wilson 95% intervals; p two-sided: ${[...new Set(runs.map(testNames))].join('; ')}; * = significant at ${m.alpha} after Bonferroni over the rows of a core count`,
+    '',
+  ];
+  const cores = [...new Set(runs.flatMap((c) => c.cores.map((k) => k.cores)))].sort((a, b) => a - b);
+  for (const n of cores) {
+    out.push(`== ${n} cores`);
+    const at = runs.map((c) => c.cores.find((k) => k.cores === n));
+    const keys = [...new Set(at.flatMap((k) => k?.rows.map((r) => `${r.call}:${r.outcome}`) ?? []))];
+    const body = keys.map((key) => {
+      const rowsOf = at.map((k) => k?.rows.find((r) => `${r.call}:${r.outcome}` === key));
+      const baseSide = rowsOf.find((r) => r)!.base;
+      return [key, describeSide(baseSide), ...rowsOf.map((r) => (r ? `${describeSide(r.new)} (${signed(r.difference)}, p ${fmtP(r.pValue)})${r.significant ? ' *' : ''}` : '-'))];
+    });
+    out.push(table(['call:outcome', 'base', ...runs.map((_, i) => `run ${i + 1}`)], body));
+    const first = at.find((k) => k)!.throughput;
+    const ci = (x?: { low: number; high: number; n: number }) => (x ? ` [${Math.round(x.low)}, ${Math.round(x.high)}] (n=${x.n})` : '');
+    out.push(`throughput: base ${Math.round(first.base)}${ci(first.baseCi)}; ` +
+      at.map((k, i) => (k ? `run ${i + 1} ${Math.round(k.throughput.new)}${ci(k.throughput.newCi)} (${pct(k.throughput.change)})` : `run ${i + 1} -`)).join('; ') + ' trials/s');
+    at.forEach((k, i) => {
+      if (k) out.push(`verdict (${n} cores, run ${i + 1}): ${k.verdict}`);
+    });
+    out.push('');
+  }
+  runs.forEach((c, i) => {
+    for (const w of c.warnings) out.push(`warning (run ${i + 1}): ${w}`);
+    if (c.onlyIn.new.length > 0) out.push(`not compared: core counts only in run ${i + 1} (${c.onlyIn.new.join(',')})`);
+  });
+  return out.join('\n') + '\n';
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderHtml, histogramPercentiles, bucketUpperBound } from '../dist/html.js';
 import { stepResult } from '../dist/result.js';
+import { compareResults } from '../dist/compare.js';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const CHROMIUM = '/usr/bin/chromium';
@@ -120,7 +121,7 @@ test('the HTML report escapes every string from the result and references nothin
   assert.ok(!html.includes('<script'), 'no script element, not even from the input');
   assert.ok(html.includes('&lt;script&gt;window.__pwned = 1&lt;/script&gt;&quot;&#39;&amp;'));
   assert.doesNotMatch(html, /\b(src|href)=|url\((?!#)|@import|https?:/i);
-  assert.throws(() => renderHtml([]), /one or two results/);
+  assert.throws(() => renderHtml([]), /at least one result/);
   const failed = renderHtml([{ ...result, status: 'failed', error: 'socket: EMFILE', steps: [] }]);
   assert.match(failed, /No step was measured/);
   assert.match(failed, /failed: socket: EMFILE/);
@@ -145,10 +146,12 @@ test('the HTML report renders its charts in a real browser without touching the 
     { name: 'synthetic', results: [synthetic] },
     { name: 'compare', results: [real, synthetic] },
     { name: 'compare-synthetic', results: [syntheticResult(real, 0.7), synthetic] },
+    { name: 'three-runs', results: [syntheticResult(real, 0.7), synthetic, syntheticResult(real, 1.3)] },
   ];
   for (const { name, results } of cases) {
     const file = path.join(dir, `${name}.html`);
-    writeFileSync(file, renderHtml(results));
+    const comparisons = results.slice(1).map((r) => compareResults(results[0], r));
+    writeFileSync(file, renderHtml(results, { comparisons }));
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const requests = [];
     await context.route('**/*', (route) => {
@@ -200,6 +203,8 @@ test('the HTML report renders its charts in a real browser without touching the 
       assert.ok((await page.textContent('body')).includes(HOSTILE));
       assert.ok((await page.locator('svg[data-chart="rate"] .mark.zero').count()) >= 1, 'the zero-event bound is drawn');
     }
+    assert.equal(await page.locator('section.comparison').count(), comparisons.length, `${name}: one comparison section per run against the base`);
+    for (let i = 0; i < comparisons.length; i++) assert.ok(await page.locator('section.comparison').nth(i).locator('p.verdict').first().isVisible());
     assert.deepEqual(requests, [], `${name}: the report made network requests`);
     const shot = path.join(dir, `${name}.png`);
     await page.screenshot({ path: shot, fullPage: true });
