@@ -231,8 +231,13 @@ function loadPerCpu(r: RunResult, cores: number[]): number | undefined {
   return samples.reduce((a, b) => a + b, 0) / samples.length / cpus;
 }
 
-/** Another load this much larger (load average per allowed CPU) is worth a warning: a quarter of the CPUs busy elsewhere. */
+/**
+ * Loads worth a warning differ by a quarter of the allowed CPUs and by half:
+ * 0.05 against 0.75 per CPU is a quiet and a busy machine; 15 against 17.5
+ * (a shared host busy in both runs) is not a difference in kind.
+ */
 export const LOAD_WARNING_PER_CPU = 0.25;
+export const LOAD_WARNING_RATIO = 1.5;
 
 function warnings(base: RunResult, next: RunResult, cores: CoreComparison[], labels: [string, string], sameFile: boolean): string[] {
   const out: string[] = [];
@@ -243,7 +248,7 @@ function warnings(base: RunResult, next: RunResult, cores: CoreComparison[], lab
   const common = cores.map((c) => c.cores);
   const la = loadPerCpu(base, common);
   const lb = loadPerCpu(next, common);
-  if (la !== undefined && lb !== undefined && Math.abs(la - lb) > LOAD_WARNING_PER_CPU) {
+  if (la !== undefined && lb !== undefined && Math.abs(la - lb) > LOAD_WARNING_PER_CPU && Math.max(la, lb) > LOAD_WARNING_RATIO * Math.min(la, lb)) {
     out.push(`the machine's load differed: 1-minute load average per allowed CPU ${la.toFixed(2)} during ${labels[0]}, ${lb.toFixed(2)} during ${labels[1]}; other work moves throughput and race rates`);
   }
   const fisher = cores.filter((c) => c.rows.some((r) => r.test === 'fisher'));

@@ -85,6 +85,10 @@ test('compare warns when the two runs saw very different machine loads', (t) => 
   assert.equal(cmp.warnings.filter((w) => /load differed/.test(w)).length, 1);
   const alike = runCli(['compare', quiet, save(dir, 'alike.json', savedRun({ load: 0.4, startedAt: '2026-01-03T00:00:00.000Z' }))]);
   assert.doesNotMatch(alike.stdout, /load differed/, 'a small difference (0.05 per CPU) is not worth a warning');
+  // A shared host busy during both runs: 15 and 17.5 per CPU differ by 2.5 but not in kind.
+  const busyA = save(dir, 'busyA.json', savedRun({ load: 60, startedAt: '2026-01-04T00:00:00.000Z' }));
+  const busyB = save(dir, 'busyB.json', savedRun({ load: 70, startedAt: '2026-01-05T00:00:00.000Z' }));
+  assert.doesNotMatch(runCli(['compare', busyA, busyB]).stdout, /load differed/);
 });
 
 test('compare warns when a throughput change rests on no interval, not when both sides have repeats', (t) => {
