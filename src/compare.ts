@@ -253,7 +253,7 @@ function warnings(base: RunResult, next: RunResult, cores: CoreComparison[], lab
   }
   const fisher = cores.filter((c) => c.rows.some((r) => r.test === 'fisher'));
   if (fisher.length > 0) {
-    out.push(`run-to-run drift is not accounted for at ${fisher.map((c) => `${c.cores} cores`).join(', ')}: without repeats on both sides, ` +
+    out.push(`run-to-run drift is not accounted for at ${fisher.map((c) => `${c.cores} cores`).join(', ')}: without per-repeat counts on both sides (results of --repeat 2 or more; older results lack them), ` +
       'Fisher\'s test takes every trial as independent, and race rates drift between runs and boots more than that; run both with --repeat 5');
   }
   const bare = cores.filter((c) => c.throughput.significant === undefined && c.throughput.change !== 0);
