@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { OutputError, ToolError, UsageError } from './errors.js';
@@ -9,7 +11,8 @@ import {
   type Family, type LogLevel, type Options,
 } from './options.js';
 import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
-import { compareResults, renderComparison } from './compare.js';
+import { compareMany, compareResults, renderComparison, renderMany } from './compare.js';
+import type { HtmlOptions } from './html.js';
 import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
 import { Progress } from './progress.js';
@@ -155,7 +158,7 @@ function usageMessage(err: CommanderError, cmd: Command): string {
 type Chosen =
   | { kind: 'run' }
   | { kind: 'report'; file: string; html?: string; force?: boolean; tap?: boolean }
-  | { kind: 'compare'; base: string; next: string; html?: string; json?: string; force?: boolean };
+  | { kind: 'compare'; base: string; runs: string[]; html?: string; json?: string; force?: boolean; failOnWorse?: boolean };
 
 function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
   cmd
@@ -169,20 +172,21 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .action((file: string, o: { html?: string; force?: boolean; tap?: boolean }) => choose({ kind: 'report', file, ...o }));
   cmd
     .command('compare')
-    .description('compare two saved runs per core count: rates with Wilson 95% intervals, Fisher\'s exact test, throughput and latency')
+    .description('compare saved runs per core count against a baseline: rates with Wilson 95% intervals, a test that counts run-to-run drift when both have repeats, throughput and latency')
     .argument('<base>', 'the run before the change (.json or .jsonl)')
-    .argument('<new>', 'the run after it')
+    .argument('<new...>', 'the run after it; several (compare BASE A B ...): one column per run against the baseline')
     .option('--json <file>', 'also write the comparison as JSON (schema close-stress/compare)')
     .option('--html <file>', 'also write both runs on the same axes as a self-contained HTML file')
     .option('--force', 'overwrite existing output files')
+    .option('--fail-on-worse', 'for CI gates: exit 1 when any core count\'s verdict is WORSE (0 otherwise, 2 for a usage error)')
     .allowExcessArguments(false)
-    .action((base: string, next: string, o: { json?: string; html?: string; force?: boolean }) => choose({ kind: 'compare', base, next, ...o }));
+    .action((base: string, runs: string[], o: { json?: string; html?: string; force?: boolean; failOnWorse?: boolean }) => choose({ kind: 'compare', base, runs, ...o }));
   return cmd.action(() => choose({ kind: 'run' }));
 }
 
-async function writeHtml(file: string, results: RunResult[], title: string): Promise<void> {
+async function writeHtml(file: string, results: RunResult[], title: string, more: Omit<HtmlOptions, 'title'> = {}): Promise<void> {
   const { renderHtml } = await import('./html.js');
-  writeAtomic(file, renderHtml(results, { title }));
+  writeAtomic(file, renderHtml(results, { title, ...more }));
 }
 
 async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<number> {
@@ -201,12 +205,29 @@ async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
   refuseSharedOutputs([{ flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   const base = loadRun(c.base);
-  const next = loadRun(c.next);
-  const comparison = compareResults(base, next, [c.base, c.next]);
-  process.stdout.write(renderComparison(comparison));
-  if (c.json) writeAtomic(c.json, `${JSON.stringify(comparison, null, 2)}\n`);
-  if (c.html) await writeHtml(c.html, [base, next], `close-stress: ${c.base} vs ${c.next}`);
+  const runs = c.runs.map(loadRun);
+  const many = runs.length > 1 ? compareMany(base, runs, [c.base, ...c.runs], (i) => sameFile(c.base, c.runs[i]!)) : undefined;
+  const comparisons = many?.comparisons ?? [compareResults(base, runs[0]!, [c.base, c.runs[0]!], { sameFile: sameFile(c.base, c.runs[0]!) })];
+  process.stdout.write(many ? renderMany(many) : renderComparison(comparisons[0]!));
+  if (c.json) writeAtomic(c.json, `${JSON.stringify(many ?? comparisons[0], null, 2)}\n`);
+  if (c.html) {
+    const labels = ['base', ...(runs.length === 1 ? ['new'] : c.runs.map((f, i) => `${i + 1}: ${path.basename(f)}`))];
+    await writeHtml(c.html, [base, ...runs], `close-stress: ${[c.base, ...c.runs].join(' vs ')}`, { labels, comparisons });
+  }
+  const worse = comparisons.flatMap((cmp) => cmp.cores.filter((k) => k.judgement === 'WORSE').map((k) => `${k.cores} cores` + (many ? ` of ${cmp.new.label}` : '')));
+  if (c.failOnWorse && worse.length > 0) {
+    process.stderr.write(`close-stress: compare: WORSE at ${worse.join(', ')} (exit 1)\n`);
+    return 1;
+  }
   return 0;
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 function bisectRule(raw: RawOptions): BisectRule | undefined {

@@ -5,7 +5,7 @@ import type { Options } from './options.js';
 import { OutputError, UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
-import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
+import { meanInterval, wilson, zeroEventUpperBound, type Interval, type MeanInterval } from './stats.js';
 
 export const SCHEMA = 'close-stress/result';
 export const SCHEMA_VERSION = 1;
@@ -44,9 +44,16 @@ export interface Startup {
 }
 
 export interface StepResult extends StepTally {
+  /**
+   * The step's one throughput, used by the table, JSON, HTML, compare and
+   * efficiency alike: trials / measuring time, or with --repeat the mean of
+   * the repeats' trials/s (each repeat one sample, so it has an interval).
+   */
   trialsPerSec: number;
-  /** With --repeat: mean throughput of the runs and its 95% t interval. */
-  throughput?: { mean: number; low: number; high: number; n: number };
+  /** With --repeat: all trials over all repeats' time (repeats weighted by their length). */
+  pooledTrialsPerSec?: number;
+  /** With --repeat: the repeats' mean trials/s (= trialsPerSec) and its 95% t interval, clamped at 0; no interval for n = 1. */
+  throughput?: MeanInterval;
   /** Per tallied call that POSIX gives an error list for (sockerror has none). */
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
   scaling?: Scaling;
@@ -88,10 +95,12 @@ export function stepResult(step: StepTally): StepResult {
   for (const [call, outcomes] of Object.entries(step.calls)) {
     if (call !== 'close' && hasPosixList(call)) posix[call] = verdict(call, outcomes);
   }
+  const pooled = seconds > 0 ? step.trials / seconds : 0;
+  const throughput = step.repeats && meanInterval(step.repeats.trialsPerSec, 0.95, 0);
   return {
     ...step,
-    trialsPerSec: seconds > 0 ? step.trials / seconds : 0,
-    ...(step.repeats && { throughput: meanInterval(step.repeats.trialsPerSec) }),
+    trialsPerSec: throughput ? throughput.mean : pooled,
+    ...(throughput && { pooledTrialsPerSec: pooled, throughput }),
     posix,
   };
 }
