@@ -124,11 +124,14 @@ export function renderTable(result: RunResult): string {
 
 /** The kernel's word on the injection: RSTs sent per resetting close, per step. */
 function kernelSection(result: RunResult): string[] {
+  const unavailable = result.steps.find((s) => s.kernel?.unavailable)?.kernel?.unavailable;
+  const gone = unavailable === undefined ? [] : [`kernel counters unavailable: ${unavailable}`];
   const steps = result.steps.filter((s) => s.kernel?.rstCounter);
   const first = steps[0]?.kernel;
-  if (!first?.rstCounter) return [];
+  if (!first?.rstCounter) return gone;
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
+    ...gone,
     `kernel (${first.source}, machine-wide: other traffic adds to it): ${first.rstCounter.name} per resetting close: ` +
       per.map(({ s, r }) => `${s.cores} cores ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
