@@ -1,3 +1,4 @@
+import { CLOSE_BY_KERNEL_HELP } from './kernel-versions.js';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { toolInfo } from './env.js';
@@ -109,6 +110,7 @@ function program(): Command {
     .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
+    .addHelpText('after', `\n${CLOSE_BY_KERNEL_HELP}`)
     .allowExcessArguments(false)
     .enablePositionalOptions()
     .exitOverride()

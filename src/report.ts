@@ -2,6 +2,7 @@ import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
+import { closeExpectation } from './kernel-versions.js';
 import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
@@ -80,6 +81,7 @@ export function renderTable(result: RunResult): string {
       `IPv${options.family} loopback; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
       (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float'),
+    expectationLine(result),
     '',
     table(headers, rows),
     '',
@@ -192,6 +194,12 @@ function skewSection(result: RunResult): string[] {
     out.push(table(['asked', 'achieved', '10-90%', 'trials', ...calls.map((c) => `${c} failed`)], rows));
   }
   return out.length > 0 ? [...out, ''] : [];
+}
+
+/** The kernel that ran and what close() returns there when the race is lost (src/kernel-versions.ts). */
+export function expectationLine(result: RunResult): string {
+  const e = closeExpectation(result.environment.os);
+  return `kernel: ${e.kernel}; close() when the RST wins the race: ${e.closeReturns}`;
 }
 
 export function verdictLine(result: RunResult): string {
