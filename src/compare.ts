@@ -132,8 +132,19 @@ function rows(a: StepResult, b: StepResult): RateRow[] {
     const errnos = [...new Set([...Object.keys(oa.errors), ...Object.keys(ob.errors)])].sort();
     for (const e of errnos) out.push(rateRow(call, e, [oa.errors[e] ?? 0, na], [ob.errors[e] ?? 0, nb]));
   }
+  const lost = raceLostRow(a, b);
+  if (lost) out.push(lost);
   for (const r of out) r.significant = r.pValue < ALPHA / out.length;
   return out;
+}
+
+/** Races lost that close() did not report (FreeBSD 15's tcps_closed), when both runs have the figure. */
+export const RACE_LOST_OUTCOME = 'race lost (kernel counter)';
+function raceLostRow(a: StepResult, b: StepResult): RateRow | undefined {
+  const x = a.raceLost;
+  const y = b.raceLost;
+  if (!x?.available || !y?.available || !x.closes || !y.closes) return undefined;
+  return rateRow('close', RACE_LOST_OUTCOME, [x.lost ?? 0, x.closes], [y.lost ?? 0, y.closes]);
 }
 
 function latency(a: StepResult, b: StepResult): CoreComparison['latency'] {

@@ -6,6 +6,8 @@ import { UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
+import { closeExpectation, type KernelId } from './kernel-versions.js';
+import { raceLost, type RaceLost } from './race-lost.js';
 
 export const SCHEMA = 'close-stress/result';
 export const SCHEMA_VERSION = 1;
@@ -51,6 +53,8 @@ export interface StepResult extends StepTally {
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
   scaling?: Scaling;
   startup?: Startup;
+  /** Races lost that close() did not report, from a kernel counter where the kernel has one. */
+  raceLost?: RaceLost;
 }
 
 export interface RunResult {
@@ -82,7 +86,7 @@ export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
   };
 }
 
-export function stepResult(step: StepTally): StepResult {
+export function stepResult(step: StepTally, kernel?: KernelId): StepResult {
   const seconds = step.elapsedNs / 1e9;
   const posix: StepResult['posix'] = { close: verdict('close', step.calls.close) };
   for (const [call, outcomes] of Object.entries(step.calls)) {
@@ -93,6 +97,7 @@ export function stepResult(step: StepTally): StepResult {
     trialsPerSec: seconds > 0 ? step.trials / seconds : 0,
     ...(step.repeats && { throughput: meanInterval(step.repeats.trialsPerSec) }),
     posix,
+    raceLost: raceLost(step, kernel && closeExpectation(kernel)),
   };
 }
 
