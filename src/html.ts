@@ -1,7 +1,7 @@
 import type { RunResult, StepResult } from './result.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { fmtInt, fmtRate as fmtTextRate } from './format.js';
-import { cpuRanges, expectationLine } from './report.js';
+import { cpuRanges, expectationLine, verdictLine } from './report.js';
 import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
 
 /**
@@ -639,6 +639,9 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     const prefix = many ? `${s.label}: ` : '';
     if (attempts === 0) return `<p class="verdict">${esc(prefix)}no victim close() was measured.</p>`;
     const kernel = `<p class="note">${esc(prefix + expectationLine(s.result))}</p>`;
+    if (s.result.steps.some((st) => st.closeVerdict?.verdict === 'unverified')) {
+      return `<p class="verdict bad">${esc(prefix + verdictLine(s.result).replace(/^verdict: /, ''))}</p>${kernel}`;
+    }
     if (outside === 0) return `<p class="verdict">${esc(`${prefix}close() stayed within POSIX in all ${fmtInt(attempts)} victim closes.`)}</p>${kernel}`;
     const names = [...new Set(s.result.steps.flatMap((st) => Object.keys(st.posix.close.outsideErrnos)))].join(', ');
     return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>${kernel}`;

@@ -224,6 +224,20 @@ export function raceLostLines(result: RunResult): string[] {
 }
 
 export function verdictLine(result: RunResult): string {
+  const unverified = result.steps.filter((s) => s.closeVerdict?.verdict === 'unverified');
+  if (unverified.length === 0) return plainVerdict(result);
+  const why = unverified.map((s) => `${s.cores}-core step: ${s.closeVerdict?.reason}`).join('; ');
+  const outside = result.steps.reduce((a, s) => a + s.posix.close.outside, 0);
+  if (outside > 0) return `${plainVerdict(result)} Unverified: ${why}.`;
+  const verified = result.steps.filter((s) => s.closeVerdict?.verdict === 'within POSIX');
+  if (verified.length === 0) {
+    return `verdict: unverified: ${why}; so its victim closes show nothing either way.`;
+  }
+  const attempts = verified.reduce((a, s) => a + s.posix.close.attempts, 0);
+  return `verdict: close() stayed within POSIX in all ${fmtInt(attempts)} victim closes of the ${verified.map((s) => s.cores).join(', ')}-core steps; unverified: ${why}.`;
+}
+
+function plainVerdict(result: RunResult): string {
   const attempts = result.steps.reduce((a, s) => a + s.posix.close.attempts, 0);
   const outside = result.steps.reduce((a, s) => a + s.posix.close.outside, 0);
   const allowed = POSIX_ERRORS.close['2024'].join(', ');

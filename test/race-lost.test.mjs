@@ -54,6 +54,8 @@ test('on FreeBSD 15, tcps_closed beyond 2 per victim close and 1 per lane is rep
   assert.equal(s.raceLost.share, 0.34);
   assert.ok(s.raceLost.ci95.low < 0.34 && s.raceLost.ci95.high > 0.34);
   assert.match(s.raceLost.caveat, /machine-wide/);
+  // The POSIX verdict stays apart: close() returned 0 every time.
+  assert.equal(s.closeVerdict.verdict, 'within POSIX');
 });
 
 test('a kernel that only closed what the trials account for shows 0 races lost, not unavailable', () => {
@@ -74,6 +76,7 @@ test('on FreeBSD 13, where close() reports the lost race as ECONNRESET, the coun
   const s = stepResult(tally({ econnreset: 293 }), FREEBSD_13);
   assert.equal(s.raceLost.available, false);
   assert.match(s.raceLost.reason, /close\(\) reports a lost race itself/);
+  assert.equal(s.closeVerdict.verdict, 'outside POSIX');
 });
 
 test('no figure when it could not be exact: counters unavailable, the accept probe, setup failures, fewer closes than trials', () => {
