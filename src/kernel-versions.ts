@@ -72,7 +72,7 @@ const ROWS: Row[] = [
   {
     os: 'FreeBSD', from: 1500068, to: 1600000,
     closeReturns: '0 even when the race is lost',
-    detail: 'releng/15.0\'s tcp_usr_disconnect() has no INP_DROPPED check; soclose() still reads SS_ISCONNECTED without the inpcb lock and disconnects a connection the RST already closed, which is lost silently',
+    detail: 'tcp_usr_disconnect() has no INP_DROPPED check and returns 0; soclose() still disconnects a connection the RST already dropped, and tcp_disconnect() closes it a second time (tcps_closed), silently',
     raceCounter: 'tcps_closed',
   },
   {
