@@ -68,8 +68,20 @@ export function mergeKernelChecks(a: KernelCheck | undefined, b: KernelCheck | u
   return { ...a, deltas, reads: (a.reads ?? 1) + (b.reads ?? 1) };
 }
 
+/**
+ * The counter read as RSTs sent: the one recorded, else (close-stress-core's
+ * journals record only deltas) the first of RST_COUNTERS among the deltas.
+ */
+export function rstCounterOf(check: KernelCheck | undefined): { name: string; meaning: string } | undefined {
+  if (!check || check.unavailable) return undefined;
+  if (check.rstCounter) return check.rstCounter;
+  const name = RST_COUNTERS.find((n) => n in check.deltas);
+  return name === undefined ? undefined : { name, meaning: '' };
+}
+
 /** RSTs the kernel says it sent per resetting close; undefined where it cannot say. */
 export function rstsPerReset(check: KernelCheck | undefined, resets: number): number | undefined {
-  if (!check?.rstCounter || resets === 0) return undefined;
-  return (check.deltas[check.rstCounter.name] ?? 0) / resets;
+  const counter = rstCounterOf(check);
+  if (!counter || resets === 0) return undefined;
+  return (check!.deltas[counter.name] ?? 0) / resets;
 }

@@ -1,7 +1,7 @@
 import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
-import { rstsPerReset } from './kernel.js';
+import { rstCounterOf, rstsPerReset } from './kernel.js';
 import { closeExpectation } from './kernel-versions.js';
 import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
@@ -128,16 +128,17 @@ export function renderTable(result: RunResult): string {
 function kernelSection(result: RunResult): string[] {
   const unavailable = result.steps.find((s) => s.kernel?.unavailable)?.kernel?.unavailable;
   const gone = unavailable === undefined ? [] : [`kernel counters unavailable: ${unavailable}`];
-  const steps = result.steps.filter((s) => s.kernel?.rstCounter);
+  const steps = result.steps.filter((s) => rstCounterOf(s.kernel));
   const first = steps[0]?.kernel;
-  if (!first?.rstCounter) return gone;
+  const counter = rstCounterOf(first);
+  if (!first || !counter) return gone;
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
     ...gone,
-    `kernel (${first.source}, machine-wide: other traffic adds to it): ${first.rstCounter.name} per resetting close: ` +
+    `kernel (${first.source}, machine-wide: other traffic adds to it): ${counter.name} per resetting close: ` +
       per.map(({ s, r }) => `${s.cores} cores ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
-  if (first.rstCounter.name !== 'OutRsts') out.push(`  (${first.rstCounter.name}: ${first.rstCounter.meaning})`);
+  if (counter.name !== 'OutRsts' && counter.meaning) out.push(`  (${counter.name}: ${counter.meaning})`);
   for (const { s, r } of per) {
     if (r !== undefined && r < 1) {
       out.push(`warning: ${s.cores}-core step: the kernel counted fewer RSTs than resetting closes (${r.toFixed(2)} per close): the RST injection did not happen and this step is not evidence.`);

@@ -6,7 +6,7 @@ import { UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
-import { rstsPerReset } from './kernel.js';
+import { rstCounterOf, rstsPerReset } from './kernel.js';
 import { closeExpectation, type KernelId } from './kernel-versions.js';
 import { raceLost, type RaceLost } from './race-lost.js';
 
@@ -106,11 +106,12 @@ export function stepVerdict(step: StepTally, close: Verdict): StepVerdict {
   const k = step.kernel;
   if (!k) return { verdict: 'unverified', reason: 'no kernel counters were recorded, so the RSTs are not proven' };
   if (k.unavailable) return { verdict: 'unverified', reason: `kernel counters unavailable (${k.unavailable}), so the RSTs are not proven` };
-  if (!k.rstCounter) return { verdict: 'unverified', reason: `no RST counter among the kernel's counters (${k.source})` };
+  const counter = rstCounterOf(k);
+  if (!counter) return { verdict: 'unverified', reason: `no RST counter among the kernel's counters (${k.source})` };
   const r = rstsPerReset(k, step.calls.resetClose.ok);
   if (r === undefined) return { verdict: 'unverified', reason: 'no resetting close() succeeded' };
   if (r < 1) {
-    return { verdict: 'unverified', reason: `the kernel counted ${r.toFixed(2)} ${k.rstCounter.name} per resetting close: the RST injection did not happen` };
+    return { verdict: 'unverified', reason: `the kernel counted ${r.toFixed(2)} ${counter.name} per resetting close: the RST injection did not happen` };
   }
   return { verdict: 'within POSIX' };
 }

@@ -101,3 +101,14 @@ test('a real run whose RSTs never went out (SO_LINGER dropped by a shim) reads u
   assert.match(r.stdout, /\nverdict: unverified: 1-core step: the kernel counted 0\.00 OutRsts per resetting close: the RST injection did not happen/);
   assert.doesNotMatch(r.stdout, /stayed within POSIX/);
 });
+
+test('a close-stress-core journal, which records only the deltas, gets the RST check and the plain verdict', (t) => {
+  const core = path.resolve(path.dirname(bin), '..', 'native', 'build', 'Release', 'close-stress-core');
+  const journal = path.join(tempDir(t), 'core.jsonl');
+  const c = spawnSync(core, ['--cores', '1', '--iterations', '2000', '--journal', journal], { encoding: 'utf8' });
+  assert.equal(c.status, 0, c.stderr);
+  const r = spawnSync(process.execPath, [bin, 'report', journal], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /OutRsts per resetting close: 1 cores/);
+  assert.match(r.stdout, /\nverdict: close\(\) stayed within POSIX .* in all 2,000 victim closes\.\n/);
+});
