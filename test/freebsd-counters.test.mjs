@@ -34,7 +34,9 @@ const FREEBSD_13 = ['tcps_connattempt', 'tcps_accepts', 'tcps_connects', 'tcps_d
   'tcps_pcbcachemiss', 'tcps_cachedrtt', 'tcps_cachedrttvar', 'tcps_cachedssthresh', 'tcps_usedrtt',
   'tcps_usedrttvar', 'tcps_usedssthresh', 'tcps_persistdrop', 'tcps_badsyn', 'tcps_mturesent', 'tcps_listendrop',
   'tcps_badrst'];
-// 14.0 and 15 insert tcps_progdrops after tcps_keepdrops; the rest keeps its order.
+// 14.0 and 15 insert tcps_progdrops after tcps_keepdrops; the rest keeps its order
+// (read in sys/netinet/tcp_var.h of fel1x-developer/freebsd-src@2d614aa, a 14-era
+// tree, and kenrap/freebsd-src@f30bcb1, 15-CURRENT at __FreeBSD_version 1500030).
 const FREEBSD_14 = [...FREEBSD_13.slice(0, 16), 'tcps_progdrops', ...FREEBSD_13.slice(16)];
 
 function assertSlots(result, order, label) {
@@ -91,4 +93,20 @@ test('an unknown FreeBSD version gives no counter, naming the version', () => {
     assert.equal(r.ok, false);
     assert.match(r.why, new RegExp(`no struct tcpstat layout known for FreeBSD ${Math.floor(osrel / 100000)} \\(kern.osreldate ${osrel}; known: 13, 14, 15\\)`));
   }
+});
+
+test('counters the kernel would not give (a read that failed) leave the step without deltas, saying why, also when merged', async () => {
+  const { kernelCheck, mergeKernelChecks } = await import('../dist/kernel.js');
+  const read = { source: 'sysctl net.inet.tcp.stats (struct tcpstat of FreeBSD 15, kern.osreldate 1500068, 1000 bytes)', counters: { tcps_closed: 10, tcps_sndctrl: 5 }, meanings: { tcps_sndctrl: 'control segments' } };
+  const gone = { unavailable: 'sysctl net.inet.tcp.stats: 1000 bytes from a FreeBSD 13 kernel (kern.osreldate 1305000) match no known layout (904 bytes)' };
+  const k = kernelCheck(gone, gone);
+  assert.deepEqual(k.deltas, {});
+  assert.match(k.unavailable, /match no known layout/);
+  assert.equal(k.rstCounter, undefined);
+  const ok = kernelCheck(read, { ...read, counters: { tcps_closed: 30, tcps_sndctrl: 9 } });
+  assert.deepEqual(ok.deltas, { tcps_closed: 20, tcps_sndctrl: 4 });
+  assert.equal(ok.rstCounter.name, 'tcps_sndctrl');
+  assert.match(mergeKernelChecks(ok, k).unavailable, /match no known layout/);
+  assert.match(mergeKernelChecks(k, ok).unavailable, /match no known layout/);
+  assert.deepEqual(mergeKernelChecks(ok, ok).deltas, { tcps_closed: 40, tcps_sndctrl: 8 });
 });

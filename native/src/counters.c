@@ -226,6 +226,8 @@ int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
  * built against: a binary built on 13 and copied into a 15 VM must not read
  * 15's counters one slot off (14.0 inserted tcps_progdrops). */
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
+    /* Static: *source must outlive the call; every caller reads the counters
+     * from one thread and copies or prints the text before the next read. */
     static char text[256];
     int osreldate = cs_kernel_reldate();
     /* Room for a newer kernel's longer struct: sysctl fails with ENOMEM when
