@@ -23,9 +23,13 @@ export type CounterRead = TcpCounters | { unavailable: string };
 
 /**
  * The counter closest to "RSTs sent" per OS. FreeBSD and macOS have no RST-only
- * counter: tcps_sndctrl counts SYN, FIN and RST control segments together.
+ * counter. tcps_drops counts tcp_drop() of a synchronized connection, which an
+ * SO_LINGER {1,0} close calls (and sends the RST); the peer's receipt of the
+ * RST usually counts once more. Without the RST neither happens. tcps_sndctrl (SYN, FIN
+ * and RST together) cannot tell: every trial's SYNs keep it above one per
+ * resetting close, so it is the last resort.
  */
-const RST_COUNTERS = ['OutRsts', 'tcps_sndctrl'];
+const RST_COUNTERS = ['OutRsts', 'tcps_drops', 'tcps_sndctrl'];
 
 const PREFIX = "cannot read the kernel's TCP counters: ";
 

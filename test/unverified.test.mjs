@@ -112,3 +112,13 @@ test('a close-stress-core journal, which records only the deltas, gets the RST c
   assert.match(r.stdout, /OutRsts per resetting close: 1 cores/);
   assert.match(r.stdout, /\nverdict: close\(\) stayed within POSIX .* in all 2,000 victim closes\.\n/);
 });
+
+test('on FreeBSD a missing RST shows in tcps_drops, not hidden by the SYNs tcps_sndctrl also counts', () => {
+  const kernel = { source: 'sysctl net.inet.tcp.stats (struct tcpstat of FreeBSD 15, kern.osreldate 1500068, 1000 bytes)', scope: 'machine', reads: 1,
+    deltas: { tcps_drops: 0, tcps_sndctrl: 3000, tcps_closed: 2001 } };
+  const s = stepResult(tally({ kernel }), { type: 'FreeBSD', release: '15.0-RELEASE', osreldate: 1500068 });
+  assert.equal(s.closeVerdict.verdict, 'unverified');
+  assert.match(s.closeVerdict.reason, /0\.00 tcps_drops per resetting close: the RST injection did not happen/);
+  const sent = stepResult(tally({ kernel: { ...kernel, deltas: { ...kernel.deltas, tcps_drops: 2000 } } }), { type: 'FreeBSD', release: '15.0-RELEASE' });
+  assert.equal(sent.closeVerdict.verdict, 'within POSIX');
+});
