@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { CLOSE_BY_KERNEL_HELP } from './kernel-versions.js';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { OutputError, ToolError, UsageError } from './errors.js';
@@ -121,6 +122,7 @@ function program(): Command {
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure; 128 (aborts the bisection) on an error that says nothing about the commit, such as a mistyped flag')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
+    .addHelpText('after', `\n${CLOSE_BY_KERNEL_HELP}`)
     .allowExcessArguments(false)
     .enablePositionalOptions()
     .exitOverride()

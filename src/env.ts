@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Platform } from './native.js';
 
 export interface Environment {
-  os: { type: string; platform: string; release: string; version: string; arch: string };
+  os: { type: string; platform: string; release: string; version: string; arch: string; osreldate?: number };
   cpu: { model: string; online: number; allowed: number[]; canPin: boolean };
   memoryBytes: number;
   hostname: string;
@@ -41,7 +41,10 @@ export function toolInfo(): { name: string; version: string } {
 export function captureEnvironment(platform: Platform): Environment {
   const cpus = os.cpus();
   return {
-    os: { type: os.type(), platform: os.platform(), release: os.release(), version: os.version(), arch: os.arch() },
+    os: {
+      type: os.type(), platform: os.platform(), release: os.release(), version: os.version(), arch: os.arch(),
+      ...(platform.osreldate !== undefined && { osreldate: platform.osreldate }),
+    },
     cpu: {
       model: cpus[0]?.model.trim() ?? 'unknown',
       online: cpus.length,
