@@ -145,7 +145,11 @@ static void put_x(struct line *l, uintptr_t v) {
     put(l, "0x");
     while (n && l->len < sizeof l->buf - 2) l->buf[l->len++] = tmp[--n];
 }
-static void field(struct line *l, const char *key) { put(l, "\t"); put(l, key); put(l, "="); }
+static void field(struct line *l, const char *key) {
+    if (l->len < sizeof l->buf - 2) l->buf[l->len++] = '\t';
+    put(l, key);
+    put(l, "=");
+}
 static void begin(struct line *l, const char *kind) {
     l->len = 0;
     put(l, kind);
@@ -466,7 +470,11 @@ int setsockopt(int fd, int lv, int name, const void *v, socklen_t len) {
     int rc_; USE(fd, "setsockopt", RESOLVE(setsockopt)(fd, lv, name, v, len)); return rc_;
 }
 int getsockopt(int fd, int lv, int name, void *v, socklen_t *len) {
-    int rc_; USE(fd, "getsockopt", RESOLVE(getsockopt)(fd, lv, name, v, len)); return rc_;
+    int rc_;
+    USE(fd, "getsockopt", RESOLVE(getsockopt)(fd, lv, name, v, len));
+    /* libuv learns of a reset from SO_ERROR, which reading clears. */
+    if (rc_ == 0 && lv == SOL_SOCKET && name == SO_ERROR && v && *(int *)v == ECONNRESET && tracked(fd)) reset_seen[fd] = 1;
+    return rc_;
 }
 int getpeername(int fd, struct sockaddr *a, socklen_t *al) { int rc_; USE(fd, "getpeername", RESOLVE(getpeername)(fd, a, al)); return rc_; }
 int getsockname(int fd, struct sockaddr *a, socklen_t *al) { int rc_; USE(fd, "getsockname", RESOLVE(getsockname)(fd, a, al)); return rc_; }
