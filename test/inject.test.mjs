@@ -253,3 +253,22 @@ test('--probability fails a share of eligible closes, the same share again for t
   assert.ok(first.summary.injected > 0 && first.summary.injected < 20, `injected ${first.summary.injected} of 20`);
   assert.equal(run(1).summary.injected, first.summary.injected);
 });
+
+test('a set-user-ID program, which the loader runs without the preload, is reported as unreachable', { skip: skipNative || (process.getuid?.() !== 0 && 'needs root to chown a test binary') }, (t) => {
+  const suid = path.join(tempDir(t), 'suid-client');
+  execFileSync('cp', [build('inject-client'), suid]);
+  execFileSync('chown', ['65534', suid]);
+  execFileSync('chmod', ['4755', suid]);
+  const { report } = injectJson(t, [], [suid, 'handled']);
+  if (report.processes.loaded > 0) return t.skip('the temp dir ignores set-user-ID (nosuid mount)');
+  assert.ok(report.notes.some((n) => n.code === 'setuid'), JSON.stringify(report.notes));
+  assert.equal(report.tested, false);
+});
+
+test('a statically linked child started by CMD is named', { skip: skipNative || (!hasLibcA && 'no libc.a for gcc -static') }, (t) => {
+  const client = build('inject-client-static', ['-static']);
+  const { report } = injectJson(t, [], ['sh', '-c', `'${client}' retry; true`]);
+  const note = report.notes.find((n) => n.code === 'static');
+  assert.ok(note, JSON.stringify(report.notes));
+  assert.match(note.message, /^child /);
+});
