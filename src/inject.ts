@@ -436,7 +436,7 @@ export async function runInject(options: InjectOptions): Promise<InjectOutcome> 
   if (process.platform !== 'linux') throw new RunError(`inject runs on Linux only (it preloads a library into a glibc program); this is ${process.platform}`);
   if (!existsSync(injectLibraryPath)) throw new RunError(`the inject library is not built (${injectLibraryPath}); run npm install (or npm run build)`);
   const file = resolveCommand(options.command[0]!);
-  if (!file) throw new UsageError(`inject: command not found: ${options.command[0]}`);
+  if (!file) throw new UsageError(`inject: command not found or not executable: ${options.command[0]}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'close-stress-inject-'));
   const eventsFile = path.join(dir, 'events');
   try {

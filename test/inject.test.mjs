@@ -215,7 +215,7 @@ test('bad inject flags: one line on stderr, exit 2, nothing run', () => {
     [['--every', '2', '--every', '3', '--', 'true'], /given twice/],
     [['--bogus', '--', 'true'], /unknown option '--bogus'/],
     [[], /inject needs a command to run/],
-    [['--', 'no-such-command-here'], /command not found: no-such-command-here/],
+    [['--', 'no-such-command-here'], /command not found or not executable: no-such-command-here/],
   ];
   for (const [args, message] of cases) {
     const r = inject(args);
