@@ -95,9 +95,14 @@ export function addonPath(): string {
 
 /** close-stress-core, in the same order as the addon; undefined when neither exists. */
 export function corePath(): string | undefined {
+  return builtFile('close-stress-core');
+}
+
+/** A native file beside the addon: the source build first, else this platform's prebuild. */
+export function builtFile(name: string): string | undefined {
   return [
-    path.join(nativeDir, 'build', 'Release', 'close-stress-core'),
-    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, 'close-stress-core'),
+    path.join(nativeDir, 'build', 'Release', name),
+    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, name),
   ].find((p) => existsSync(p));
 }
 
