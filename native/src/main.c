@@ -335,24 +335,6 @@ static void write_layout(struct json *j) {
     JLIT(j, "]}");
 }
 
-static const char *node_style_arch(void) {
-#if defined(__x86_64__)
-    return "x64";
-#elif defined(__aarch64__)
-    return "arm64";
-#elif defined(__i386__)
-    return "ia32";
-#elif defined(__arm__)
-    return "arm";
-#elif defined(__powerpc64__)
-    return "ppc64";
-#elif defined(__riscv) && __riscv_xlen == 64
-    return "riscv64";
-#else
-    return "unknown";
-#endif
-}
-
 static void cpu_model(char *buf, size_t n) {
     snprintf(buf, n, "unknown");
 #if defined(__linux__)
@@ -409,7 +391,9 @@ static void write_environment(struct json *j, const int *allowed, int m) {
     jstr(j, u.release);
     JLIT(j, ",\"version\":");
     jstr(j, u.version);
-    jf(j, ",\"arch\":\"%s\"},\"cpu\":{\"model\":", node_style_arch());
+    JLIT(j, ",\"arch\":"); /* the kernel's name (x86_64, amd64), where Node would say x64 */
+    jstr(j, u.machine);
+    JLIT(j, "},\"cpu\":{\"model\":");
     jstr(j, model);
     jf(j, ",\"online\":%ld,\"allowed\":[", online > 0 ? online : (long)m);
     for (int i = 0; i < m; i++) jf(j, i ? ",%d" : "%d", allowed[i]);
