@@ -8,13 +8,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildShim, root, runCli, sum, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
-import { CALLS, LAYOUT_VERSION, PROBES, native } from '../dist/native.js';
+import { CALLS, LAYOUT_VERSION, PROBES, corePath, native } from '../dist/native.js';
 import { buildPlan } from '../dist/plan.js';
 import { readJournal } from '../dist/journal.js';
 import { loadRun } from '../dist/load.js';
 import { closeAttempts } from '../dist/tally.js';
 
-const core = path.join(root, 'native', 'build', 'Release', 'close-stress-core');
+const core = corePath() ?? path.join(root, 'native', 'build', 'Release', 'close-stress-core');
 const skip = !existsSync(core) && `${core} is not built (npm install builds it)`;
 
 function runCore(args, { env = {}, timeout = 60_000 } = {}) {
