@@ -154,12 +154,15 @@ for (const [args, message] of [
   [['--race', 'sideways'], /--race takes same-thread or cross-thread/],
   [['--family', '5'], /--family takes 4 or 6/],
   [['--probe', 'poll'], /--probe takes a list of shutdown, send, recv, sockerror, accept or all/],
+  [['--probe', 'shutdown,'], /--probe takes a list of .* not ''/],
+  [['--probe', 'send,send'], /--probe lists a probe twice/],
   [['--skew', '300ns'], /--skew needs --race cross-thread/],
   [['--race', 'cross-thread', '--skew', 'auto'], /--skew takes whole nanoseconds or microseconds/],
   [['--race', 'cross-thread', '--skew', '2ms'], /--skew takes whole nanoseconds/],
   [['--race', 'cross-thread', '--skew', '1001us'], /at most 1ms/],
   [['--bogus'], /unknown option '--bogus'/],
   [['--iterations'], /--iterations needs a value/],
+  [['--journal', '--force'], /--journal needs a value \(write --journal=VALUE/],
 ]) {
   test(`refuses ${args.join(' ')} in one line with exit status 2`, { skip }, () => {
     const r = runCore(args);
@@ -255,3 +258,14 @@ for (const shim of [false, true]) {
     assert.deepEqual(ran(runs.core.options), ran(runs.cli.options));
   });
 }
+
+test('a close-stress-core journal cut off mid-step (power loss) keeps the steps before the cut and reads as interrupted', { skip }, (t) => {
+  const { file } = coreJournal(t, ['--cores', '1,2', '--iterations', '300']);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  // run header, 1-core step, half of the 2-core step's line; no end line.
+  writeFileSync(file, `${lines[0]}\n${lines[1]}\n${lines[2].slice(0, lines[2].length >> 1)}`);
+  const result = loadRun(file);
+  assert.equal(result.status, 'interrupted');
+  assert.match(result.error, /no end line/);
+  assert.deepEqual(result.steps.map((s) => [s.cores, s.trials]), [[1, 300]]);
+});

@@ -152,7 +152,7 @@ static int parse_choice(const char *text, const char *flag, const char *a, const
 static unsigned parse_probes(const char *text) {
     if (strcmp(text, "all") == 0) return CS_PROBE_ALL;
     unsigned bits = 0;
-    for (const char *p = text; *p;) {
+    for (const char *p = text;; p++) {
         size_t n = strcspn(p, ",");
         int found = -1;
         for (int c = CS_CALL_SHUTDOWN; c < CS_CALL_COUNT; c++)
@@ -160,7 +160,8 @@ static unsigned parse_probes(const char *text) {
         if (found < 0) usage_error("--probe takes a list of shutdown, send, recv, sockerror, accept or all, not '%.*s'", (int)n, p);
         if (bits & CS_PROBE_BIT(found)) usage_error("--probe lists a probe twice: '%s'", text);
         bits |= CS_PROBE_BIT(found);
-        p += n + (p[n] == ',');
+        p += n;
+        if (!*p) break;
     }
     return bits;
 }
@@ -169,7 +170,7 @@ static int64_t parse_skew(const char *text) {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    int64_t unit = strcmp(end, "ns") == 0 ? 1 : strcmp(end, "us") == 0 ? 1000 : 0;
+    int64_t unit = strcmp(end, "ns") == 0 || (*end == '\0' && v == 0) ? 1 : strcmp(end, "us") == 0 ? 1000 : 0;
     if (end == text || !isdigit((unsigned char)end[-1]) || unit == 0 || errno)
         usage_error("--skew takes whole nanoseconds or microseconds (300ns, -2us), not '%s'", text);
     if (v > MAX_SKEW_NS / unit || v < -MAX_SKEW_NS / unit) usage_error("--skew takes at most 1ms either way, not '%s'", text);
@@ -193,8 +194,9 @@ static void parse_args(int argc, char **argv, int allowed, struct options *o) {
             size_t len = strlen(valued[k].flag);
             if (strncmp(arg, valued[k].flag, len) != 0 || (arg[len] != '\0' && arg[len] != '=')) continue;
             if (arg[len] == '=') *valued[k].slot = arg + len + 1;
-            else if (i + 1 < argc) *valued[k].slot = argv[++i];
-            else usage_error("%s needs a value", valued[k].flag);
+            /* `--journal --force` must not create a file named --force: a flag is not a value. */
+            else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) *valued[k].slot = argv[++i];
+            else usage_error("%s needs a value (write %s=VALUE for one that starts with --)", valued[k].flag, valued[k].flag);
             break;
         }
         if (k < n) continue;
