@@ -1,7 +1,8 @@
 // First file of `npm test` (node --test runs files in path order, one at a
 // time): records the working tree so that zz-worktree-clean.test.mjs, the last
 // file, can tell what the tests in between left behind. Node 20 has no global
-// setup hook (--test-global-setup came in Node 24), so two files bracket the run.
+// setup hook (--test-global-setup, nodejs/node#57438, is a bad option to it),
+// so two files bracket the run; package.json's test script stays as it is.
 import { test } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { cannotCheck, snapshotFile, treeState } from './helpers/worktree.mjs';
