@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from './errors.js';
+import type { Logger } from 'pino';
+import { OutputError, ToolError, UsageError } from './errors.js';
 import { toolInfo } from './env.js';
 import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
@@ -7,14 +8,14 @@ import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
-import { checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
+import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
 import { compareResults, renderComparison } from './compare.js';
 import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
 import { Progress } from './progress.js';
 import { renderTable } from './report.js';
-import { checkOutputPath, writeAtomic, writeResult, type RunResult } from './result.js';
-import { run } from './run.js';
+import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
+import { run, StopSignals } from './run.js';
 import { renderTap } from './tap.js';
 
 interface RawOptions {
@@ -67,7 +68,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     logLevel,
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
-    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
+    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat', 'such as 5'),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
   if (options.repeat > 1 && options.skew.kind === 'auto') {
@@ -83,6 +84,11 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     checkOutputPath(journal, raw.journal !== undefined ? '--journal' : '--json (its journal)', options.force);
   }
   if (options.logFile !== undefined) checkOutputPath(options.logFile, '--log-file', true);
+  refuseSharedOutputs([
+    { flag: '--json', file: options.json },
+    { flag: raw.journal !== undefined ? '--journal' : '--json (its journal)', file: options.journal },
+    { flag: '--log-file', file: options.logFile },
+  ]);
   return options;
 }
 
@@ -108,8 +114,8 @@ function program(): Command {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)
       .option('--repeat <n>', 'run each step n times: counts add up, throughput is reported as a mean with a 95% interval')
     .option('--duration <time>', 'run each step for this long instead of --iterations trials: 500ms, 30s, 5m, 1h')
-    .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
-    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
+    .option('--journal <file>', 'write each finished step to this new JSONL journal, fsynced (default: <--json file>.jsonl; an existing one is refused unless --force)')
+    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure; 128 (aborts the bisection) on an error that says nothing about the commit, such as a mistyped flag')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
     .allowExcessArguments(false)
@@ -193,6 +199,7 @@ async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<nu
 async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
   if (c.json) checkOutputPath(c.json, '--json', c.force ?? false);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
+  refuseSharedOutputs([{ flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   const base = loadRun(c.base);
   const next = loadRun(c.next);
   const comparison = compareResults(base, next, [c.base, c.next]);
@@ -217,10 +224,21 @@ async function runCommand(raw: RawOptions): Promise<number> {
   if (rule) checkFailOn(rule.failOn, options.probes, Object.values(platform.errnoNames));
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
-  const outcome = await run(options, progress, log);
+  const signals = new StopSignals(log);
+  try {
+    const code = await runAndSave(options, rule, raw.tap === true, progress, log, signals);
+    // A signal that came while the result was being saved: still saved, and the exit says it came.
+    return signals.exitCode ?? code;
+  } finally {
+    signals.release();
+  }
+}
+
+async function runAndSave(options: Options, rule: BisectRule | undefined, tapOut: boolean, progress: Progress, log: Logger, signals: StopSignals): Promise<number> {
+  const outcome = await run(options, progress, log, signals);
   const { result, exitCode } = outcome;
   // With --tap stdout is the harness's: TAP there, the table for people on stderr.
-  const tap = raw.tap ? renderTap(result, rule) : undefined;
+  const tap = tapOut ? renderTap(result, rule) : undefined;
   (tap ? process.stderr : process.stdout).write(renderTable(result));
   if (tap) process.stdout.write(tap.text);
   if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
@@ -230,16 +248,21 @@ async function runCommand(raw: RawOptions): Promise<number> {
     try {
       writeResult(options.json, result);
     } catch (err) {
-      lostSaves.push(`could not save ${options.json}: ${(err as Error).message}`);
+      lostSaves.push(`could not save the result: ${(err as Error).message}`);
     }
   }
-  if (outcome.journalError) lostSaves.push(`could not write the journal ${outcome.journalError}`);
+  if (outcome.journalError) lostSaves.push(`could not save the journal: ${outcome.journalError} (the steps before it are in it)`);
   const lost = logFileError(log);
   if (lost) lostSaves.push(`could not write the log ${lost.file}: ${lost.message}`);
   const saved = lostSaves.length === 0;
-  if (!saved) process.stderr.write(`close-stress: ${lostSaves.join('; ')}\n`);
-  if (tap) return !saved ? 1 : result.status === 'interrupted' ? exitCode : tap.exitCode;
-  if (!saved) return rule ? BISECT_EXIT.skip : exitCode === 0 ? 1 : exitCode;
+  if (!saved) {
+    // A full disk is no verdict on the commit, and would hit the next one too.
+    const bisect = rule && !tap ? ` (bisect aborted: this says nothing about the commit, exit ${BISECT_EXIT.abort})` : '';
+    process.stderr.write(`close-stress: ${lostSaves.join('; ')}${bisect}\n`);
+    if (tap) return 1;
+    return rule ? BISECT_EXIT.abort : exitCode === 0 ? 1 : exitCode;
+  }
+  if (tap) return result.status === 'interrupted' ? exitCode : tap.exitCode;
   if (!rule || result.status === 'interrupted') return exitCode;
   const verdict = judge(result, rule);
   process.stderr.write(`close-stress: bisect: ${verdict.reason} (exit ${verdict.exitCode})\n`);
@@ -295,10 +318,17 @@ export async function main(argv: string[]): Promise<number> {
     return await runCommand(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`close-stress: error: ${message}\n`);
-    if (err instanceof UsageError) return 2;
-    // under git bisect run, a run that could not start must skip the commit, not blame it
-    const raw = parsed?.raw;
-    return parsed?.chosen.kind === 'run' && (raw?.failOn !== undefined || raw?.failAbove !== undefined) ? BISECT_EXIT.skip : 1;
+    const bisect = (parsed === undefined || parsed.chosen.kind === 'run') && bisectRequested(argv);
+    if (!bisect) {
+      process.stderr.write(`close-stress: error: ${message}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    // Under git bisect run: an error that would repeat at every commit aborts
+    // the bisection; a run that could not start skips this commit, never blames it.
+    const abort = err instanceof UsageError || err instanceof ToolError || err instanceof OutputError;
+    const code = abort ? BISECT_EXIT.abort : BISECT_EXIT.skip;
+    const what = abort ? 'bisect aborted: this says nothing about the commit' : 'bisect: skip this commit';
+    process.stderr.write(`close-stress: error: ${message} (${what}, exit ${code})\n`);
+    return code;
   }
 }

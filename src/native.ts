@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { ToolError } from './errors.js';
 
 /** Byte offsets into the shared counters, as the C compiler laid them out. */
 export interface Layout {
@@ -112,14 +113,14 @@ export function native(): Binding {
       binding = requireHere(addonPath()) as Binding;
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];
-      throw new Error(`native core not built (${reason}); run npm install (or npm run build)`);
+      throw new ToolError(`native core not built (${reason}); run npm install (or npm run build)`);
     }
     // An addon left from an older checkout would tally rows under the wrong names.
     const { callNames, version } = binding.layout();
     const names = callNames.join(',');
     if (names !== CALLS.join(',') || version !== LAYOUT_VERSION) {
       binding = undefined;
-      throw new Error(`native core is out of date (layout ${version}, calls ${names}; expected layout ${LAYOUT_VERSION}, calls ${CALLS.join(',')}); run npm run build`);
+      throw new ToolError(`native core is out of date (layout ${version}, calls ${names}; expected layout ${LAYOUT_VERSION}, calls ${CALLS.join(',')}); run npm run build`);
     }
   }
   return binding;
