@@ -7,7 +7,8 @@ export interface Environment {
   cpu: { model: string; online: number; allowed: number[]; canPin: boolean };
   memoryBytes: number;
   hostname: string;
-  node: string;
+  /** The Node version that ran it; absent when close-stress-core (C, no Node) did. */
+  node?: string;
   tool: { name: string; version: string };
   /**
    * Dynamic-loader variables that put other code into the process (a shim

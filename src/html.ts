@@ -535,7 +535,7 @@ function environmentTable(series: Series[]): string {
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
     ['options', (r) => describeOptions(r.options)],
-    ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, node ${r.environment.node}, host ${r.environment.hostname}`],
+    ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, ${r.environment.node ? `node ${r.environment.node}` : 'C core alone, without Node'}, host ${r.environment.hostname}`],
     ['time', (r) => `${r.startedAt} → ${r.finishedAt}`],
   ];
   const head = series.length > 1 ? `<tr><th scope="col"></th>${series.map((s) => `<th scope="col">${esc(s.label)}</th>`).join('')}</tr>` : '';

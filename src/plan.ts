@@ -1,3 +1,4 @@
+import { native } from './native.js';
 import type { Options, Race } from './options.js';
 
 export interface LanePlan {
@@ -33,10 +34,16 @@ export interface SkippedStep {
   reason: string;
 }
 
+/** Threads a step of `cores` lanes runs, and whether they outnumber the allowed CPUs. */
+export function stepShape(cores: number, race: Race, allowedCount: number): Pick<StepPlan, 'threads' | 'oversubscribed'> {
+  const threads = race === 'cross-thread' ? 2 * cores : cores;
+  return { threads, oversubscribed: threads > allowedCount };
+}
+
 /**
- * Lane i runs on the i-th allowed CPU (wrapping when oversubscribed); its
- * resetter, when there is one, on the next allowed CPU, so that the RST and the
- * victim close start on two different CPUs whenever the machine has two.
+ * Which CPU each lane gets is the native core's rule (native/src/plan.c), the
+ * same one close-stress-core runs by: victim on the i-th allowed CPU, its
+ * resetter on the next.
  */
 export function buildPlan(
   options: Options,
@@ -44,18 +51,12 @@ export function buildPlan(
   canPin: boolean,
   laneCap: { lanes: number; reason: string } = { lanes: Infinity, reason: '' },
 ): Plan {
-  const m = allowedCpus.length;
-  const cpuAt = (i: number): number => (canPin ? (allowedCpus[i % m] ?? -1) : -1);
   const cross = options.race === 'cross-thread';
   const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
   const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
   const steps = fits.map((cores): StepPlan => {
-    const lanes = Array.from({ length: cores }, (_, i) => ({
-      cpu: cpuAt(i),
-      resetCpu: cross ? cpuAt(i + 1) : -1,
-    }));
-    const threads = cross ? 2 * cores : cores;
-    return { cores, lanes, threads, oversubscribed: threads > m };
+    const lanes = native().planLanes(cores, cross, allowedCpus, canPin);
+    return { cores, lanes, ...stepShape(cores, options.race, allowedCpus.length) };
   });
   return {
     race: options.race,

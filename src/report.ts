@@ -76,7 +76,7 @@ export function renderTable(result: RunResult): string {
 
   const victim = result.race.victim;
   const out: string[] = [
-    `close-stress ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
+    `${env.tool.name} ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +

@@ -92,6 +92,11 @@ export interface RunResult {
   skipped?: { cores: number; reason: string }[];
 }
 
+/** Which end sends the RST and which end's close() is the victim. */
+export function raceOf(options: Pick<Options, 'race' | 'resetSide'>): RunResult['race'] {
+  return { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' };
+}
+
 export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
   const attempts = callsMade(outcomes);
   const outsideErrnos = outsidePosix(call, outcomes.errors);

@@ -4,16 +4,16 @@ import { RunError } from './errors.js';
 import type { StepMemory } from './memory.js';
 import { native } from './native.js';
 import type { Options } from './options.js';
-import { buildPlan, type StepPlan } from './plan.js';
+import { buildPlan } from './plan.js';
 import { descriptorBudget, laneCap } from './limits.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
-import { stepResult, withScaling, type RunResult, type StepResult } from './result.js';
+import { raceOf, stepResult, withScaling, type RunResult, type StepResult } from './result.js';
 import { rstsPerReset } from './kernel.js';
 import { JournalWriter } from './journal.js';
 import { measureStep } from './repeat.js';
 import type { StepContext } from './step.js';
-import { closeAttempts, type StepTally } from './tally.js';
+import { stepFailure, type StepTally } from './tally.js';
 
 export interface RunOutcome {
   result: RunResult;
@@ -25,25 +25,10 @@ export interface RunOutcome {
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
-function describeSetupFailures(step: StepTally): string {
-  return Object.entries(step.setupFailures)
-    .flatMap(([stage, byErrno]) => Object.entries(byErrno ?? {}).map(([e, n]) => `${stage} ${e} x${n}`))
-    .join(', ');
-}
-
 /** A step that measured nothing is a failed run, not a clean one. */
-function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void {
-  if (failedLanes.length > 0) {
-    const i = failedLanes[0]!;
-    const why = step.lanes[i]?.failure;
-    throw new RunError(
-      `${plan.cores}-core step: lane ${i} (CPU ${plan.lanes[i]?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}` +
-        (why?.errno === 'EMFILE' || why?.errno === 'ENFILE' ? '; raise the descriptor limit (ulimit -n)' : ''),
-    );
-  }
-  if (step.trials > 0 && closeAttempts(step) === 0) {
-    throw new RunError(`${plan.cores}-core step: every trial's setup failed (${describeSetupFailures(step)})`);
-  }
+function checkStep(step: StepTally, failedLanes: number[]): void {
+  const why = stepFailure(step, failedLanes);
+  if (why) throw new RunError(why);
 }
 
 /**
@@ -104,7 +89,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
   const environment = captureEnvironment(platform);
-  const race: RunResult['race'] = { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' };
+  const race = raceOf(options);
   const journal = options.journal ? JournalWriter.open(options.journal, { tool: environment.tool, options, race, environment, startedAt }) : undefined;
   const outcome = (result: RunResult, exitCode: number): RunOutcome => ({
     result,
@@ -159,7 +144,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
         log.warn({ event: 'no-rst', cores: step.cores, rstsPerReset: rsts, counter: tally.kernel?.rstCounter?.name }, `${step.cores}-core step: the kernel counted fewer RSTs than resetting closes; the step is not evidence`);
       }
       log.info({ event: 'step', cores: step.cores, trials: tally.trials, elapsedNs: tally.elapsedNs, close: tally.calls.close, setupFailed: tally.setupFailed }, 'step finished');
-      checkStep(tally, step, failedLanes);
+      checkStep(tally, failedLanes);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -2,7 +2,7 @@ import { fmtAskedSkew } from './format.js';
 import type { SkewSpec } from './options.js';
 import type { StepPlan } from './plan.js';
 import { measure, type Measurement, type StepContext } from './step.js';
-import { failedShare, mergeTallies, type Outcomes, type SkewPoint } from './tally.js';
+import { failedShare, mergeTallies, skewPoint, type Outcomes, type SkewPoint } from './tally.js';
 
 /** The auto search's coarse grid and its refinement around the best point. */
 const SEARCH = { fromNs: -2000, toNs: 2000, stepNs: 250, refineNs: 250, refineStepNs: 50 };
@@ -14,18 +14,7 @@ export function sweepPoints(fromNs: number, toNs: number, stepNs: number): numbe
 }
 
 
-function point(askedNs: number, m: Measurement, search = false): SkewPoint {
-  const achieved = m.tally.achievedSkew ?? { samples: 0, medianNs: 0, p10Ns: 0, p90Ns: 0 };
-  return {
-    askedNs,
-    achievedMedianNs: achieved.medianNs,
-    achieved,
-    trials: m.tally.trials,
-    // A copy: merging repeats adds into the tally's own calls.
-    calls: structuredClone(m.tally.calls) as Record<string, Outcomes>,
-    ...(search && { search: true }),
-  };
-}
+const point = (askedNs: number, m: Measurement, search = false): SkewPoint => skewPoint(askedNs, m.tally, search);
 
 /**
  * The call whose outcome defines the window: the first probe that runs right
