@@ -1,4 +1,5 @@
 import type { RunResult, StepResult } from './result.js';
+import { describeTopology } from './topology.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { fmtInt, fmtRate as fmtTextRate } from './format.js';
 import { cpuRanges } from './report.js';
@@ -488,6 +489,7 @@ function environmentTable(series: Series[]): string {
     ['kernel', (r) => r.environment.os.version],
     ['CPU', (r) => r.environment.cpu.model],
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
+    ['topology', (r) => (r.environment.topology ? describeTopology(r.environment.topology) + r.environment.topology.notes.map((n) => `; ${n}`).join('') : 'not recorded')],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
     ['options', (r) => Object.entries(r.options).filter(([k, v]) => !OUTPUT_OPTIONS.has(k) && v !== undefined).map(([k, v]) => `${k}=${fmtValue(v)}`).join('; ')],
     ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, node ${r.environment.node}, host ${r.environment.hostname}`],
@@ -517,7 +519,7 @@ function stepsTable(series: Series[]): string {
       const zero = v.outside === 0 && v.attempts > 0;
       return [
         s.label,
-        `${st.cores}${st.oversubscribed ? '*' : ''}`,
+        `${st.cores}${st.oversubscribed ? '*' : ''}${st.placement !== undefined && st.placement !== 'linear' ? ` (${st.placement})` : ''}`,
         String(st.threads),
         fmtInt(st.trials) + (st.interrupted ? ' (interrupted)' : ''),
         fmtInt(st.trialsPerSec),

@@ -1,5 +1,6 @@
 import { UsageError } from './errors.js';
 import { PROBES } from './native.js';
+import { PLACEMENTS, type Placement, type Resetter } from './placement.js';
 
 export type Race = 'same-thread' | 'cross-thread';
 export type ResetSide = 'server' | 'client';
@@ -25,6 +26,10 @@ export interface Options {
   /** Syscalls run on the victim after the RST and before its close, in PROBES order. */
   probes: Probe[];
   skew: SkewSpec;
+  /** --placement: how each step picks its CPUs; a list runs the steps once per placement. */
+  placements?: Placement[];
+  /** --resetter, cross-thread runs: where a lane's resetter sits relative to its victim. */
+  resetter?: Resetter;
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */
@@ -148,4 +153,12 @@ export function parseDuration(text: string, flag: string): number {
   if (!m || !(ms >= 1)) throw new UsageError(`${flag} takes a duration with a unit: 500ms, 30s, 5m or 1h, not '${text}'`);
   if (ms > 7 * 24 * 3600e3) throw new UsageError(`${flag} takes at most a week (168h), not '${text}'`);
   return ms;
+}
+
+/** `--placement spread` or a list to sweep: `linear,spread,pack`. */
+export function parsePlacements(text: string): Placement[] {
+  const names = text.split(',').map((p) => p.trim());
+  const chosen = names.map((n) => parseChoice(n, '--placement', PLACEMENTS));
+  if (new Set(chosen).size !== chosen.length) throw new UsageError(`--placement lists a placement twice: '${text}'`);
+  return chosen;
 }

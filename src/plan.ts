@@ -1,4 +1,7 @@
 import type { Options, Race } from './options.js';
+import { UsageError } from './errors.js';
+import { placeLanes, placementLabel, type Placement } from './placement.js';
+import type { Topology } from './topology.js';
 
 export interface LanePlan {
   /** CPU the victim (worker) thread is pinned to; -1 where the OS cannot pin. */
@@ -14,6 +17,8 @@ export interface StepPlan {
   threads: number;
   /** More threads than CPUs this process may use: timing is shared, not per core. */
   oversubscribed: boolean;
+  /** How the lanes' CPUs were chosen (--placement, --resetter): "linear", "spread, resetter sibling". */
+  placement?: string;
 }
 
 export interface Plan {
@@ -33,30 +38,47 @@ export interface SkippedStep {
   reason: string;
 }
 
+/** Every allowed CPU its own core of one package: what placement sees without a topology. */
+function flatTopology(allowed: number[]): Topology {
+  return {
+    source: 'none', packages: 1, cores: allowed.length, cpus: allowed.length, notes: [],
+    groups: { packages: [allowed], cores: allowed.map((c) => [c]), nodes: [allowed], llcs: allowed.map((c) => [c]) },
+  };
+}
+
 /**
- * Lane i runs on the i-th allowed CPU (wrapping when oversubscribed); its
- * resetter, when there is one, on the next allowed CPU, so that the RST and the
- * victim close start on two different CPUs whenever the machine has two.
+ * One step per placement and core count (placements outermost, so a sweep
+ * over placements repeats the core sweep for each). The linear placement puts
+ * lane i on the i-th allowed CPU (wrapping when oversubscribed) and its
+ * resetter, when there is one, on the next allowed CPU, so that the RST and
+ * the victim close start on two different CPUs whenever the machine has two.
+ * Other placements and --resetter are in placement.ts.
  */
 export function buildPlan(
   options: Options,
   allowedCpus: number[],
   canPin: boolean,
   laneCap: { lanes: number; reason: string } = { lanes: Infinity, reason: '' },
+  topology: Topology = flatTopology(allowedCpus),
 ): Plan {
   const m = allowedCpus.length;
-  const cpuAt = (i: number): number => (canPin ? (allowedCpus[i % m] ?? -1) : -1);
   const cross = options.race === 'cross-thread';
+  const placements: Placement[] = options.placements ?? ['linear'];
+  const resetter = cross ? (options.resetter ?? 'next') : undefined;
+  if (!canPin && (placements.some((p) => p !== 'linear') || (resetter ?? 'next') !== 'next')) {
+    throw new UsageError('--placement and --resetter need pinning, and this OS cannot pin threads to CPUs (threads float)');
+  }
   const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
   const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
-  const steps = fits.map((cores): StepPlan => {
-    const lanes = Array.from({ length: cores }, (_, i) => ({
-      cpu: cpuAt(i),
-      resetCpu: cross ? cpuAt(i + 1) : -1,
+  const steps = placements.flatMap((placement) => fits.map((cores): StepPlan => {
+    const placed = placeLanes(cores, placement, resetter, topology, allowedCpus);
+    const lanes = placed.map((l) => ({
+      cpu: canPin ? l.cpu : -1,
+      resetCpu: cross && canPin ? l.resetCpu : -1,
     }));
     const threads = cross ? 2 * cores : cores;
-    return { cores, lanes, threads, oversubscribed: threads > m };
-  });
+    return { cores, lanes, threads, oversubscribed: threads > m, placement: placementLabel(placement, resetter) };
+  }));
   return {
     race: options.race,
     iterations: options.iterations,

@@ -5,6 +5,7 @@ import { rstsPerReset } from './kernel.js';
 import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
+import { describeTopology } from './topology.js';
 
 function stepLength(options: Options): string {
   const each = options.durationMs !== undefined ? `${options.durationMs / 1000}s per step` : `${fmtInt(options.iterations)} trials per step`;
@@ -59,9 +60,12 @@ function table(headers: string[], rows: string[][]): string {
 export function renderTable(result: RunResult): string {
   const { options, environment: env, steps } = result;
   const errnos = [...new Set(steps.flatMap((s) => Object.keys(s.calls.close.errors)))].sort();
-  const headers = ['cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
+  // The default placement is named once in the header; any other gets a column.
+  const placed = steps.some((s) => s.placement !== undefined && s.placement !== 'linear');
+  const headers = ['cores', ...(placed ? ['placement'] : []), 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
   const rows = steps.map((s) => [
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
+    ...(placed ? [s.placement ?? 'linear'] : []),
     String(s.threads),
     fmtInt(s.trials) + (s.interrupted ? '!' : ''),
     s.throughput ? `${fmtInt(s.throughput.mean)} ±${fmtInt((s.throughput.high - s.throughput.low) / 2)}` : fmtInt(s.trialsPerSec),
@@ -79,7 +83,9 @@ export function renderTable(result: RunResult): string {
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
-      (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float'),
+      (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float') +
+      (env.cpu.canPin && !placed ? '; placement linear (lane i on the i-th allowed CPU)' : ''),
+    ...(env.topology ? [`topology: ${describeTopology(env.topology)}`] : []),
     '',
     table(headers, rows),
     '',
@@ -122,6 +128,11 @@ export function renderTable(result: RunResult): string {
 }
 
 
+/** "4 cores", or "4 cores (spread)" when the step was placed other than linearly. */
+export function stepName(s: StepResult): string {
+  return `${s.cores} cores${s.placement !== undefined && s.placement !== 'linear' ? ` (${s.placement})` : ''}`;
+}
+
 /** The kernel's word on the injection: RSTs sent per resetting close, per step. */
 function kernelSection(result: RunResult): string[] {
   const steps = result.steps.filter((s) => s.kernel?.rstCounter);
@@ -130,7 +141,7 @@ function kernelSection(result: RunResult): string[] {
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
     `kernel (${first.source}, machine-wide: other traffic adds to it): ${first.rstCounter.name} per resetting close: ` +
-      per.map(({ s, r }) => `${s.cores} cores ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
+      per.map(({ s, r }) => `${stepName(s)} ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
   if (first.rstCounter.name !== 'OutRsts') out.push(`  (${first.rstCounter.name}: ${first.rstCounter.meaning})`);
   for (const { s, r } of per) {

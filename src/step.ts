@@ -53,6 +53,7 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
     const after = readCounters();
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
     tally.kernel = kernelCheck(before, after);
+    if (step.placement !== undefined) tally.placement = step.placement;
     const started = startup(handedNs, memory.firstStartNs());
     if (started) tally.startup = started;
     ctx.progress.endStep(tally.trials);

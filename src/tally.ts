@@ -84,6 +84,8 @@ export interface StepTally {
   skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
   /** With --repeat N: each run's throughput (the counts above are their sums). */
   repeats?: { trialsPerSec: number[] };
+  /** How the lanes' CPUs were chosen (--placement, --resetter). */
+  placement?: string;
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */

@@ -694,7 +694,8 @@ static struct step_outcome write_step(struct json *j, const struct options *o, i
         if (c->lane_stage != 0 && out.failed_lane < 0) out.failed_lane = i;
     }
     int threads = o->race == CS_RACE_CROSS_THREAD ? 2 * cores : cores;
-    jf(j, "{\"type\":\"step\",\"step\":{\"cores\":%d,\"threads\":%d,\"oversubscribed\":%s,\"trials\":",
+    /* This front end has one placement: lane i on the i-th allowed CPU. */
+    jf(j, "{\"type\":\"step\",\"step\":{\"cores\":%d,\"threads\":%d,\"oversubscribed\":%s,\"placement\":\"linear\",\"trials\":",
        cores, threads, threads > m ? "true" : "false");
     jcount(j, trials);
     JLIT(j, ",\"elapsedNs\":");
