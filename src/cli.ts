@@ -5,7 +5,7 @@ import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
 import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
-  parsePlacements,
+  parsePlacements, parseResetters,
   type Family, type LogLevel, type Options,
 } from './options.js';
 import { checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
@@ -68,7 +68,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     probes: raw.probe === undefined ? [] : parseProbes(raw.probe),
     skew,
     placements: raw.placement === undefined ? ['linear'] : parsePlacements(raw.placement),
-    ...(race === 'cross-thread' && { resetter: raw.resetter === undefined ? 'next' : parseChoice(raw.resetter, '--resetter', RESETTERS) }),
+    ...(race === 'cross-thread' && { resetters: raw.resetter === undefined ? ['next'] : parseResetters(raw.resetter) }),
     force: raw.force ?? false,
     quiet: raw.quiet ?? false,
     logLevel,
@@ -109,7 +109,7 @@ function program(): Command {
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
     .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
     .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
-    .option('--resetter <where>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')} (default: next, the CPU of the next lane)`)
+    .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')

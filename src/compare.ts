@@ -88,7 +88,7 @@ const MUST_MATCH: Array<{ flag: string; get: (r: RunResult) => unknown }> = [
   { flag: '--skew', get: (r) => JSON.stringify(r.options.skew ?? { kind: 'none' }) },
   // Where the threads run decides where the RST is processed: the race's precondition.
   { flag: '--placement', get: (r) => (r.options.placements ?? ['linear']).join(',') },
-  { flag: '--resetter', get: (r) => (r.options.race === 'cross-thread' ? (r.options.resetter ?? 'next') : 'none') },
+  { flag: '--resetter', get: (r) => (r.options.race === 'cross-thread' ? (r.options.resetters ?? ['next']).join(',') : 'none') },
 ];
 
 /** Steps of two runs that measured the same thing: same core count, same placement. */

@@ -1,5 +1,6 @@
 import type { RunResult, StepResult } from './result.js';
 import { describeTopology } from './topology.js';
+import { netRxShare } from './softirq.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { fmtInt, fmtRate as fmtTextRate } from './format.js';
 import { cpuRanges } from './report.js';
@@ -510,8 +511,17 @@ function environmentTable(series: Series[]): string {
   return `<table class="env">${head}<tbody>${body}</tbody></table>`;
 }
 
+/** Share of the step's receive work (machine-wide counters) on its victims' CPUs. */
+function rxCell(st: StepResult): string {
+  const packets = netRxShare(st, 'processedPerCpu');
+  const runs = netRxShare(st);
+  if (!runs) return '—';
+  return (packets ? `packets ${fmtPct(packets.victims)} of ${fmtInt(packets.total)}; ` : '') +
+    `${st.netRx?.source} ${fmtPct(runs.victims)} of ${fmtInt(runs.total)} (machine-wide)`;
+}
+
 function stepsTable(series: Series[]): string {
-  const head = ['run', 'cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close() ok', 'outside POSIX', 'rate', '95% low', '95% high', 'errnos outside POSIX'];
+  const head = ['run', 'cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close() ok', 'outside POSIX', 'rate', '95% low', '95% high', 'errnos outside POSIX', 'RX work on victims\' CPUs'];
   const rows = series.flatMap((s) =>
     s.result.steps.map((st) => {
       const v = st.posix.close;
@@ -530,6 +540,7 @@ function stepsTable(series: Series[]): string {
         zero ? '0' : fmtRate(v.ci95.low),
         zero ? fmtRate(v.upper95WhenZero ?? v.ci95.high) : fmtRate(v.ci95.high),
         Object.entries(v.outsideErrnos).map(([e, n]) => `${e} ${fmtInt(n)}`).join(', ') || '—',
+        rxCell(st),
       ];
     }),
   );

@@ -1,6 +1,6 @@
 import { UsageError } from './errors.js';
 import { PROBES } from './native.js';
-import { PLACEMENTS, type Placement, type Resetter } from './placement.js';
+import { PLACEMENTS, RESETTERS, type Placement, type Resetter } from './placement.js';
 
 export type Race = 'same-thread' | 'cross-thread';
 export type ResetSide = 'server' | 'client';
@@ -28,8 +28,8 @@ export interface Options {
   skew: SkewSpec;
   /** --placement: how each step picks its CPUs; a list runs the steps once per placement. */
   placements?: Placement[];
-  /** --resetter, cross-thread runs: where a lane's resetter sits relative to its victim. */
-  resetter?: Resetter;
+  /** --resetter, cross-thread runs: where a lane's resetter sits relative to its victim; a list sweeps. */
+  resetters?: Resetter[];
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */
@@ -155,10 +155,18 @@ export function parseDuration(text: string, flag: string): number {
   return ms;
 }
 
+function parseChoices<T extends string>(text: string, flag: string, choices: readonly T[]): T[] {
+  const chosen = text.split(',').map((n) => parseChoice(n.trim(), flag, choices));
+  if (new Set(chosen).size !== chosen.length) throw new UsageError(`${flag} lists a value twice: '${text}'`);
+  return chosen;
+}
+
 /** `--placement spread` or a list to sweep: `linear,spread,pack`. */
 export function parsePlacements(text: string): Placement[] {
-  const names = text.split(',').map((p) => p.trim());
-  const chosen = names.map((n) => parseChoice(n, '--placement', PLACEMENTS));
-  if (new Set(chosen).size !== chosen.length) throw new UsageError(`--placement lists a placement twice: '${text}'`);
-  return chosen;
+  return parseChoices(text, '--placement', PLACEMENTS);
+}
+
+/** `--resetter sibling` or a list to sweep: `sibling,llc,other-package`. */
+export function parseResetters(text: string): Resetter[] {
+  return parseChoices(text, '--resetter', RESETTERS);
 }

@@ -1,6 +1,6 @@
 import type { Options, Race } from './options.js';
 import { UsageError } from './errors.js';
-import { placeLanes, placementLabel, type Placement } from './placement.js';
+import { placeLanes, placementLabel, type Placement, type Resetter } from './placement.js';
 import type { Topology } from './topology.js';
 
 export interface LanePlan {
@@ -47,8 +47,8 @@ function flatTopology(allowed: number[]): Topology {
 }
 
 /**
- * One step per placement and core count (placements outermost, so a sweep
- * over placements repeats the core sweep for each). The linear placement puts
+ * One step per placement, resetter position and core count (placements
+ * outermost, so a sweep over placements repeats the core sweep for each). The linear placement puts
  * lane i on the i-th allowed CPU (wrapping when oversubscribed) and its
  * resetter, when there is one, on the next allowed CPU, so that the RST and
  * the victim close start on two different CPUs whenever the machine has two.
@@ -64,13 +64,14 @@ export function buildPlan(
   const m = allowedCpus.length;
   const cross = options.race === 'cross-thread';
   const placements: Placement[] = options.placements ?? ['linear'];
-  const resetter = cross ? (options.resetter ?? 'next') : undefined;
-  if (!canPin && (placements.some((p) => p !== 'linear') || (resetter ?? 'next') !== 'next')) {
+  const resetters: Array<Resetter | undefined> = cross ? (options.resetters ?? ['next']) : [undefined];
+  if (!canPin && (placements.some((p) => p !== 'linear') || resetters.some((r) => (r ?? 'next') !== 'next'))) {
     throw new UsageError('--placement and --resetter need pinning, and this OS cannot pin threads to CPUs (threads float)');
   }
   const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
   const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
-  const steps = placements.flatMap((placement) => fits.map((cores): StepPlan => {
+  const shapes = placements.flatMap((placement) => resetters.map((resetter) => ({ placement, resetter })));
+  const steps = shapes.flatMap(({ placement, resetter }) => fits.map((cores): StepPlan => {
     const placed = placeLanes(cores, placement, resetter, topology, allowedCpus);
     const lanes = placed.map((l) => ({
       cpu: canPin ? l.cpu : -1,

@@ -6,6 +6,7 @@ import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 import { describeTopology } from './topology.js';
+import { netRxShare, type NetRxShare } from './softirq.js';
 
 function stepLength(options: Options): string {
   const each = options.durationMs !== undefined ? `${options.durationMs / 1000}s per step` : `${fmtInt(options.iterations)} trials per step`;
@@ -121,7 +122,7 @@ export function renderTable(result: RunResult): string {
         (fd.released + fd.reused > 0 ? 'Retrying close() on this OS can close a stranger\'s descriptor.' : ''),
     );
   }
-  out.push(...kernelSection(result), ...probeSection(result), ...skewSection(result));
+  out.push(...kernelSection(result), ...netRxSection(result), ...probeSection(result), ...skewSection(result));
   out.push(...latencyLines(steps));
   out.push(verdictLine(result));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
@@ -149,6 +150,34 @@ function kernelSection(result: RunResult): string[] {
       out.push(`warning: ${s.cores}-core step: the kernel counted fewer RSTs than resetting closes (${r.toFixed(2)} per close): the RST injection did not happen and this step is not evidence.`);
     }
   }
+  return out;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** Where the kernel did each step's receive work (the RSTs' among it): the race's precondition. */
+function netRxSection(result: RunResult): string[] {
+  const steps = result.steps.filter((s) => s.netRx);
+  const first = steps[0]?.netRx;
+  if (!first) return [];
+  const processed = steps.some((s) => s.netRx?.processedPerCpu);
+  const out = [
+    `receive work per step, machine-wide (other traffic adds to it): ${first.unit} (${first.source})` +
+      (processed ? ' and packets processed (/proc/net/softnet_stat)' : '') + ':',
+  ];
+  const split = (share: NetRxShare | undefined, cross: boolean): string =>
+    share
+      ? `${pct(share.victims)} on the victims' CPUs${cross ? `, ${pct(share.resetters)} on the resetters' other CPUs` : ''}, ${pct(share.elsewhere)} elsewhere, of ${fmtInt(share.total)}`
+      : 'none counted';
+  for (const s of steps) {
+    const cross = s.lanes.some((l) => l.resetCpu >= 0);
+    const victims = cpuRanges(s.lanes.map((l) => l.cpu).filter((c) => c >= 0));
+    out.push(
+      `  ${stepName(s)} (victims on ${victims}): ${processed ? 'NET_RX runs ' : ''}${split(netRxShare(s), cross)}` +
+        (processed ? `; packets ${split(netRxShare(s, 'processedPerCpu'), cross)}` : ''),
+    );
+  }
+  for (const n of first.notes ?? []) out.push(`  (${n})`);
   return out;
 }
 

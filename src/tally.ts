@@ -4,6 +4,7 @@ import type { KernelCheck } from './kernel.js';
 import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
 import { mergeHistograms } from './latency.js';
+import { mergeNetRx, type NetRxWork } from './softirq.js';
 
 export type CallName = (typeof CALLS)[number];
 export type StageName = (typeof STAGES)[number];
@@ -86,6 +87,8 @@ export interface StepTally {
   repeats?: { trialsPerSec: number[] };
   /** How the lanes' CPUs were chosen (--placement, --resetter). */
   placement?: string;
+  /** Receive-side network work per CPU over the step (machine-wide): where the RSTs were processed. */
+  netRx?: NetRxWork;
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -271,6 +274,7 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     out.latency.close.ok = mergeHistograms(out.latency.close.ok, t.latency.close.ok);
     out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
     if (out.kernel && t.kernel) addCounts(out.kernel.deltas, t.kernel.deltas);
+    if (out.netRx && t.netRx) mergeNetRx(out.netRx, t.netRx);
   }
   return out;
 }

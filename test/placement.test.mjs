@@ -95,9 +95,12 @@ const options = (extra) => ({ cores: [1, 2], iterations: 10, race: 'same-thread'
 
 test('a placement sweep is one plan: every core count once per placement, each step naming its placement', (t) => {
   const { topo, allowed } = big(t);
-  const plan = buildPlan(options({ placements: ['linear', 'spread'], race: 'cross-thread', resetter: 'sibling' }), allowed, true, undefined, topo);
+  const plan = buildPlan(options({ placements: ['linear', 'spread'], race: 'cross-thread', resetters: ['sibling'] }), allowed, true, undefined, topo);
   assert.deepEqual(plan.steps.map((s) => `${s.cores} ${s.placement}`), ['1 linear, resetter sibling', '2 linear, resetter sibling', '1 spread, resetter sibling', '2 spread, resetter sibling']);
   assert.deepEqual(plan.steps[3].lanes, [{ cpu: 0, resetCpu: 16 }, { cpu: 8, resetCpu: 24 }]);
+  const both = buildPlan(options({ cores: [2], placements: ['spread'], race: 'cross-thread', resetters: ['sibling', 'other-package'] }), allowed, true, undefined, topo);
+  assert.deepEqual(both.steps.map((s) => s.placement), ['spread, resetter sibling', 'spread, resetter other-package']);
+  assert.deepEqual(both.steps[1].lanes.map((l) => [l.cpu, l.resetCpu]), [[0, 9], [8, 1]], 'other-package: each resetter on the other package, on a CPU no victim uses');
   assert.equal(plan.maxLanes, 2);
   assert.throws(() => buildPlan(options({ placements: ['spread'] }), [0, 1], false), /--placement and --resetter need pinning/);
 });
@@ -129,7 +132,10 @@ test('the CLI runs a placement sweep from one flag, names each step\'s placement
   assert.equal(same.code, 2);
   assert.match(same.stderr, /^close-stress: error: --resetter needs --race cross-thread/);
   const twice = runCli(['--placement', 'spread,spread', '--iterations', '10']);
-  assert.match(twice.stderr, /--placement lists a placement twice/);
+  assert.match(twice.stderr, /--placement lists a value twice/);
+  const resetters = runCli(['--cores', '1', '--iterations', '200', '-q', '--race', 'cross-thread', '--resetter', 'next,llc', '--json', path.join(dir, 'rs.json')]);
+  assert.equal(resetters.code, 0, resetters.stderr);
+  assert.deepEqual(resetters.result.steps.map((s) => s.placement), ['linear', 'linear, resetter llc']);
 });
 
 test('compare refuses runs placed differently, naming --placement', (t) => {
