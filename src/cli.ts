@@ -17,6 +17,7 @@ import { renderTable } from './report.js';
 import { checkOutputPath, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run } from './run.js';
 import { PLACEMENTS, RESETTERS } from './placement.js';
+import { renderTap } from './tap.js';
 
 interface RawOptions {
   cores?: string;
@@ -39,6 +40,7 @@ interface RawOptions {
   failAbove?: string;
   placement?: string;
   resetter?: string;
+  tap?: boolean;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -120,6 +122,7 @@ function program(): Command {
     .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
+    .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
     .allowExcessArguments(false)
     .enablePositionalOptions()
     .exitOverride()
@@ -156,7 +159,7 @@ function usageMessage(err: CommanderError, cmd: Command): string {
 // The run stays the default command; report and compare read saved runs.
 type Chosen =
   | { kind: 'run' }
-  | { kind: 'report'; file: string; html?: string; force?: boolean }
+  | { kind: 'report'; file: string; html?: string; force?: boolean; tap?: boolean }
   | { kind: 'compare'; base: string; next: string; html?: string; json?: string; force?: boolean };
 
 function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
@@ -166,8 +169,9 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .argument('<file>', 'result .json or journal .jsonl')
     .option('--html <file>', 'also write a self-contained HTML report')
     .option('--force', 'overwrite an existing --html file')
+    .option('--tap', 'the saved run as TAP on stdout, judged by the POSIX verdict (the table on stderr)')
     .allowExcessArguments(false)
-    .action((file: string, o: { html?: string; force?: boolean }) => choose({ kind: 'report', file, ...o }));
+    .action((file: string, o: { html?: string; force?: boolean; tap?: boolean }) => choose({ kind: 'report', file, ...o }));
   cmd
     .command('compare')
     .description('compare two saved runs per core count: rates with Wilson 95% intervals, Fisher\'s exact test, throughput and latency')
@@ -189,10 +193,12 @@ async function writeHtml(file: string, results: RunResult[], title: string): Pro
 async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<number> {
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
   const result = loadRun(c.file);
-  process.stdout.write(renderTable(result));
+  const tap = c.tap ? renderTap(result) : undefined;
+  (tap ? process.stderr : process.stdout).write(renderTable(result));
+  if (tap) process.stdout.write(tap.text);
   if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
   if (c.html) await writeHtml(c.html, [result], `close-stress: ${c.file}`);
-  return 0;
+  return tap ? tap.exitCode : 0;
 }
 
 async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
@@ -224,7 +230,10 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const log = createLogger(options.logLevel, options.logFile, progress);
   const outcome = await run(options, progress, log);
   const { result, exitCode } = outcome;
-  process.stdout.write(renderTable(result));
+  // With --tap stdout is the harness's: TAP there, the table for people on stderr.
+  const tap = raw.tap ? renderTap(result, rule) : undefined;
+  (tap ? process.stderr : process.stdout).write(renderTable(result));
+  if (tap) process.stdout.write(tap.text);
   if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
   // Saving failures (a full disk) are reported after the table, on one line, never hidden.
   const lostSaves: string[] = [];
@@ -240,6 +249,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   if (lost) lostSaves.push(`could not write the log ${lost.file}: ${lost.message}`);
   const saved = lostSaves.length === 0;
   if (!saved) process.stderr.write(`close-stress: ${lostSaves.join('; ')}\n`);
+  if (tap) return !saved ? 1 : result.status === 'interrupted' ? exitCode : tap.exitCode;
   if (!saved) return rule ? BISECT_EXIT.skip : exitCode === 0 ? 1 : exitCode;
   if (!rule || result.status === 'interrupted') return exitCode;
   const verdict = judge(result, rule);

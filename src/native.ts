@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -79,7 +80,25 @@ interface Binding {
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const addonPath = path.join(root, 'native', 'build', 'Release', 'close_stress.node');
+const nativeDir = path.join(root, 'native');
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * The addon: a source build (native/build/Release, what npm install in a clone
+ * makes) first, else the tarball's prebuild for this platform, arch and libc
+ * (native/prebuilds/<platform>-<arch>), in node-gyp-build's order.
+ */
+export function addonPath(): string {
+  return (requireHere('node-gyp-build') as { path(dir: string): string }).path(nativeDir);
+}
+
+/** close-stress-core, in the same order as the addon; undefined when neither exists. */
+export function corePath(): string | undefined {
+  return [
+    path.join(nativeDir, 'build', 'Release', 'close-stress-core'),
+    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, 'close-stress-core'),
+  ].find((p) => existsSync(p));
+}
 
 let binding: Binding | undefined;
 
@@ -87,7 +106,7 @@ let binding: Binding | undefined;
 export function native(): Binding {
   if (!binding) {
     try {
-      binding = createRequire(import.meta.url)(addonPath) as Binding;
+      binding = requireHere(addonPath()) as Binding;
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];
       throw new Error(`native core not built (${reason}); run npm install (or npm run build)`);

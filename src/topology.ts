@@ -213,7 +213,7 @@ export function parseTopologySpec(xml: string, ndomains?: number): Topology {
   return topo;
 }
 
-/** A sysctl's bytes as a little- or native-endian integer (int or int64). */
+/** A sysctl's bytes as an int or int64, little-endian as on every target (x86-64, arm64). */
 function sysctlInt(name: string): number | undefined {
   const b = native().sysctl(name);
   if (!b) return undefined;

@@ -6,10 +6,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root, sum, tempDir } from './helpers/cli.mjs';
-import { CALLS, PROBES } from '../dist/native.js';
+import { CALLS, PROBES, corePath } from '../dist/native.js';
 import { closeAttempts } from '../dist/tally.js';
 
-const core = path.join(root, 'native', 'build', 'Release', 'close-stress-core');
+const core = corePath() ?? path.join(root, 'native', 'build', 'Release', 'close-stress-core');
 const built = existsSync(core);
 const skip = !built && `${core} is not built (npm install builds it)`;
 

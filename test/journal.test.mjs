@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readJournal } from '../dist/journal.js';
+import { corePath } from '../dist/native.js';
 import { bin, runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
@@ -136,7 +137,7 @@ test('--duration and --iterations together are a usage error', () => {
   assert.equal(runCli(['--duration', '30 parsecs']).code, 2);
 });
 
-const core = path.join(path.dirname(bin), '..', 'native', 'build', 'Release', 'close-stress-core');
+const core = corePath() ?? path.join(path.dirname(bin), '..', 'native', 'build', 'Release', 'close-stress-core');
 test('report reads the journal of the standalone C program (close-stress-core) as a result', { skip: !existsSync(core) && 'close-stress-core is not built' }, (t) => {
   const journal = path.join(tempDir(t), 'core.jsonl');
   const r = spawnSync(core, ['--cores', '2', '--iterations', '1000', '--journal', journal], { encoding: 'utf8', timeout: 60_000 });

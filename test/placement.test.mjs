@@ -155,3 +155,12 @@ test('compare refuses runs placed differently, naming --placement', (t) => {
   writeFileSync(c, JSON.stringify(old));
   assert.equal(runCli(['compare', c, a]).code, 0);
 });
+
+test('--tap gives every placement of a sweep its own test point, named by its placement', () => {
+  const r = runCli(['--cores', '1', '--iterations', '200', '-q', '--placement', 'linear,spread', '--tap']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^1\.\.2$/m);
+  assert.match(r.stdout, /^ok 1 - 1 core: close\(\) within POSIX/m);
+  assert.match(r.stdout, /^ok 2 - 1 core \(spread\): close\(\) within POSIX/m);
+  assert.match(r.stdout, /^ {2}placement: spread$/m);
+});
