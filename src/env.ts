@@ -12,6 +12,24 @@ export interface Environment {
   hostname: string;
   node: string;
   tool: { name: string; version: string };
+  /**
+   * Dynamic-loader variables that put other code into the process (a shim
+   * can change what close() returns); name -> value, empty when none was set.
+   */
+  preload?: Record<string, string>;
+}
+
+/** Loader variables that inject libraries or redirect symbol lookup: glibc/musl, FreeBSD rtld, macOS dyld. */
+export const PRELOAD_VARIABLES = ['LD_PRELOAD', 'LD_AUDIT', 'LD_LIBRARY_PATH', 'DYLD_INSERT_LIBRARIES', 'DYLD_LIBRARY_PATH', 'DYLD_FORCE_FLAT_NAMESPACE'] as const;
+
+export function preloadVariables(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return Object.fromEntries(PRELOAD_VARIABLES.flatMap((k) => (env[k] ? [[k, env[k]!]] : [])));
+}
+
+/** The 1, 5 and 15 minute load averages (zeros where the OS has none). */
+export function loadAverage(): [number, number, number] {
+  const [a = 0, b = 0, c = 0] = os.loadavg();
+  return [a, b, c];
 }
 
 export function toolInfo(): { name: string; version: string } {
@@ -38,5 +56,6 @@ export function captureEnvironment(platform: Platform): Environment {
     hostname: os.hostname(),
     node: process.version,
     tool: toolInfo(),
+    preload: preloadVariables(),
   };
 }

@@ -1,8 +1,8 @@
-import { closeSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync } from 'node:fs';
 import type { Environment } from './env.js';
 import { UsageError } from './errors.js';
 import type { Options } from './options.js';
-import { stepResult, withScaling, type RunResult, type Status } from './result.js';
+import { outputError, stepResult, withScaling, writeWhole, type RunResult, type Status } from './result.js';
 import type { StepTally } from './tally.js';
 
 export const JOURNAL_SCHEMA = 'close-stress/journal';
@@ -30,6 +30,8 @@ export function journalPath(options: Pick<Options, 'json' | 'journal'>): string 
  */
 export class JournalWriter {
   private fd: number | undefined;
+  /** Bytes of whole records written. */
+  private size = 0;
   /** The first write that failed (a full disk): journaling stops, the run does not. */
   error: Error | undefined;
 
@@ -40,7 +42,7 @@ export class JournalWriter {
     try {
       w.fd = openSync(path, 'w', 0o644);
     } catch (err) {
-      w.error = err as Error;
+      w.error = outputError(path, err);
     }
     w.append({ type: 'run', schema: JOURNAL_SCHEMA, schemaVersion: 1, ...header });
     return w;
@@ -48,13 +50,23 @@ export class JournalWriter {
 
   private append(record: object): void {
     if (this.fd === undefined) return;
+    const before = this.size;
     try {
-      writeSync(this.fd, `${JSON.stringify(record)}\n`);
+      const line = Buffer.from(`${JSON.stringify(record)}\n`);
+      writeWhole(this.fd, line);
       fsyncSync(this.fd);
+      this.size += line.length;
     } catch (err) {
       // The measurement goes on and is still printed and saved as JSON; the
-      // caller reports the lost journal after the table.
-      this.error ??= err as Error;
+      // caller reports the lost journal after the table. The line that did
+      // not fit is cut off, so the journal holds whole records only.
+      this.error ??= outputError(this.path, err);
+      try {
+        ftruncateSync(this.fd, before);
+        fsyncSync(this.fd);
+      } catch {
+        /* the reader drops a torn last line anyway */
+      }
       closeSync(this.fd);
       this.fd = undefined;
     }

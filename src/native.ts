@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { ToolError } from './errors.js';
 
 /** Byte offsets into the shared counters, as the C compiler laid them out. */
 export interface Layout {
@@ -109,13 +110,13 @@ export function native(): Binding {
       binding = requireHere(addonPath()) as Binding;
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];
-      throw new Error(`native core not built (${reason}); run npm install (or npm run build)`);
+      throw new ToolError(`native core not built (${reason}); run npm install (or npm run build)`);
     }
     // An addon left from an older checkout would tally rows under the wrong names.
     const names = binding.layout().callNames.join(',');
     if (names !== CALLS.join(',')) {
       binding = undefined;
-      throw new Error(`native core is out of date (calls ${names}, expected ${CALLS.join(',')}); run npm run build`);
+      throw new ToolError(`native core is out of date (calls ${names}, expected ${CALLS.join(',')}); run npm run build`);
     }
   }
   return binding;

@@ -1,4 +1,4 @@
-import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
+import { FEW_REPEATS, fmtDuration, fmtInt, fmtRate, fmtSkew, fmtThroughput } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
@@ -21,7 +21,7 @@ export function latencyLines(steps: StepResult[]): string[] {
     for (const kind of ['ok', 'error'] as const) {
       const h = s.latency?.close?.[kind];
       const p = h && percentiles(h);
-      if (p) rows.push([String(s.cores), kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtDuration(p[q.key])), fmtDuration(p.max)]);
+      if (p) rows.push([`${s.cores}${s.placement !== undefined && s.placement !== 'linear' ? ` (${s.placement})` : ''}`, kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtDuration(p[q.key])), fmtDuration(p.max)]);
     }
   }
   if (rows.length === 0) return [];
@@ -69,7 +69,7 @@ export function renderTable(result: RunResult): string {
     ...(placed ? [s.placement ?? 'linear'] : []),
     String(s.threads),
     fmtInt(s.trials) + (s.interrupted ? '!' : ''),
-    s.throughput ? `${fmtInt(s.throughput.mean)} ±${fmtInt((s.throughput.high - s.throughput.low) / 2)}` : fmtInt(s.trialsPerSec),
+    fmtThroughput(s.trialsPerSec, s.throughput),
     s.scaling ? `${Math.round(s.scaling.efficiency * 100)}%` : '-',
     fmtInt(s.calls.close.ok),
     ...errnos.map((e) => fmtInt(s.calls.close.errors[e] ?? 0)),
@@ -95,6 +95,12 @@ export function renderTable(result: RunResult): string {
     out.push(`* oversubscribed: more threads than the ${env.cpu.allowed.length} allowed CPUs; those threads share CPUs.`);
   }
   if (steps.some((s) => s.interrupted)) out.push('! step interrupted before all its trials ran.');
+  const repeatsOf = (s: StepResult): number => s.throughput?.n ?? FEW_REPEATS;
+  const listed = (ss: StepResult[]): string => ss.map((s) => `${s.cores} cores`).join(', ');
+  const single = steps.filter((s) => repeatsOf(s) === 1);
+  const two = steps.filter((s) => repeatsOf(s) > 1 && repeatsOf(s) < FEW_REPEATS);
+  if (single.length > 0) out.push(`trials/s of ${listed(single)}: one repeat ran, so no interval can be computed.`);
+  if (two.length > 0) out.push(`trials/s of ${listed(two)}: fewer than ${FEW_REPEATS} repeats, so the 95% interval is wide (clamped at 0).`);
   for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
   const base = steps.find((s) => s.scaling)?.scaling?.baselineCores;
   if (base !== undefined && steps.length > 1) {
@@ -121,6 +127,14 @@ export function renderTable(result: RunResult): string {
         `, still open ${fmtInt(fd.retained)} times. ` +
         (fd.released + fd.reused > 0 ? 'Retrying close() on this OS can close a stranger\'s descriptor.' : ''),
     );
+  }
+  const loaded = steps.filter((s) => s.load);
+  if (loaded.length > 0) {
+    out.push(`machine load (1-minute average, before -> after each step): ${loaded.map((s) => `${stepName(s)} ${s.load!.before[0]!.toFixed(2)} -> ${s.load!.after[0]!.toFixed(2)}`).join(', ')}`);
+  }
+  const preload = Object.entries(env.preload ?? {});
+  if (preload.length > 0) {
+    out.push(`note: ${preload.map(([k, v]) => `${k}=${v}`).join(' ')} was set: code loaded this way can change what the syscalls return.`);
   }
   out.push(...kernelSection(result), ...netRxSection(result), ...probeSection(result), ...skewSection(result));
   out.push(...latencyLines(steps));

@@ -47,10 +47,56 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
 }
 
 /**
+ * SIGINT/SIGTERM, from before the first step until the last byte of the
+ * result is written (the caller releases them): a signal while the pool
+ * closes or the table and JSON are written must not kill the process with
+ * the result unsaved. The first signal stops the step in hand; a second
+ * one exits at once (the user means it).
+ */
+export class StopSignals {
+  received: keyof typeof SIGNAL_EXIT | undefined;
+  private stopper: (() => void) | undefined;
+  private readonly handlers: Record<keyof typeof SIGNAL_EXIT, () => void>;
+
+  constructor(log: Logger) {
+    const on = (name: keyof typeof SIGNAL_EXIT) => () => {
+      if (this.received) process.exit(SIGNAL_EXIT[name]);
+      this.received = name;
+      this.stopper?.();
+      log.warn({ event: 'signal', signal: name }, `${name}: stopping; saving what was measured (again to quit at once)`);
+    };
+    this.handlers = { SIGINT: on('SIGINT'), SIGTERM: on('SIGTERM') };
+    process.on('SIGINT', this.handlers.SIGINT).on('SIGTERM', this.handlers.SIGTERM);
+  }
+
+  /** What stops the measurement in hand. */
+  onStop(stop: () => void): void {
+    this.stopper = stop;
+  }
+
+  /** 130 / 143 once a signal came, else undefined. */
+  get exitCode(): number | undefined {
+    return this.received && SIGNAL_EXIT[this.received];
+  }
+
+  release(): void {
+    process.off('SIGINT', this.handlers.SIGINT).off('SIGTERM', this.handlers.SIGTERM);
+  }
+}
+
+/** Test-only hook: hold the finishing phase (pool closed, nothing saved yet) open, so a test can signal inside it. */
+async function testFinishDelay(): Promise<void> {
+  const ms = Number(process.env.CLOSE_STRESS_TEST_FINISH_DELAY_MS ?? 0);
+  if (!(ms > 0)) return;
+  process.stderr.write(`close-stress: test: finishing in ${ms} ms\n`);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
  * options -> plan -> pool -> native -> tallies. Steps finished before a
  * failure or a signal are kept: the caller reports and saves them.
  */
-export async function run(options: Options, progress: Progress, log: Logger): Promise<RunOutcome> {
+export async function run(options: Options, progress: Progress, log: Logger, signals: StopSignals): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
   const environment = captureEnvironment(platform);
@@ -63,7 +109,7 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   const outcome = (result: RunResult, exitCode: number): RunOutcome => ({
     result,
     exitCode,
-    ...(journal?.error && { journalError: `${journal.path}: ${journal.error.message}` }),
+    ...(journal?.error && { journalError: journal.error.message }),
   });
   const finish = (status: RunResult['status'], error?: string): RunResult => {
     journal?.end(status, error);
@@ -93,27 +139,19 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   }
 
   let current: StepMemory | undefined;
-  let signal: keyof typeof SIGNAL_EXIT | undefined;
-  const onSignal = (name: keyof typeof SIGNAL_EXIT) => () => {
-    if (signal) process.exit(SIGNAL_EXIT[name]); // second signal: the user means it
-    signal = name;
-    current?.stop();
-    log.warn({ event: 'signal', signal: name }, 'stopping: saving what was measured');
-  };
-  const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+  signals.onStop(() => current?.stop());
 
   const pool = new LanePool(plan);
   const ctx: StepContext = {
     pool, platform, layout, options, progress,
     onMemory: (m) => { current = m; },
-    stopping: () => signal !== undefined,
+    stopping: () => signals.received !== undefined,
   };
   try {
     for (const step of plan.steps) {
-      if (signal) break;
+      if (signals.received) break;
       const { tally, failedLanes } = await measureStep(ctx, step);
-      tally.interrupted = signal !== undefined;
+      tally.interrupted = signals.received !== undefined;
       journal?.step(tally);
       steps.push(stepResult(tally));
       const rsts = rstsPerReset(tally.kernel, tally.calls.resetClose.ok);
@@ -129,10 +167,10 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     return outcome(finish('failed', message), 1);
   } finally {
     progress.stop();
-    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
     await pool.close();
+    await testFinishDelay();
   }
-  if (signal) return outcome(finish('interrupted', `stopped by ${signal}`), SIGNAL_EXIT[signal]);
+  if (signals.received) return outcome(finish('interrupted', `stopped by ${signals.received}`), SIGNAL_EXIT[signals.received]);
   log.info({ event: 'end' }, 'run completed');
   return outcome(finish('completed'), 0);
 }

@@ -83,8 +83,14 @@ export interface StepTally {
   kernel?: KernelCheck;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */
   skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
+  /** The machine's 1/5/15-minute load averages as the step began and ended: another load moves the figures. */
+  load?: { before: number[]; after: number[] };
   /** With --repeat N: each run's throughput (the counts above are their sums). */
-  repeats?: { trialsPerSec: number[] };
+  repeats?: {
+    trialsPerSec: number[];
+    /** Each repeat's own outcomes (absent in results written before they were kept): the between-repeat spread. */
+    calls?: Array<Record<string, Outcomes>>;
+  };
   /** How the lanes' CPUs were chosen (--placement, --resetter). */
   placement?: string;
   /** Receive-side network work per CPU over the step (machine-wide): where the RSTs were processed. */

@@ -67,7 +67,8 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
   test(`${signal} stops within a second, prints and saves what was measured as interrupted, exits ${code}`, async (t) => {
     const dir = tempDir(t);
     const json = path.join(dir, 'r.json');
-    const { child, exited } = start(['--cores', '1', '--iterations', '1e12', '--json', json, '-q']);
+    const log = path.join(dir, 'log.jsonl');
+    const { child, exited } = start(['--cores', '1', '--iterations', '1e12', '--json', json, '--log-file', log, '-q']);
     await until('the journal header', () => lines(`${json}.jsonl`).length > 0);
     await sleep(500);
     const sentAt = Date.now();
@@ -77,7 +78,7 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     // The claim is about stopping the workers: from the logged signal to the
     // result's finishedAt (workers joined). The whole exit gets slack for a
     // machine shared with other test runs.
-    const signalled = JSON.parse(r.stderr.split('\n').find((l) => l.includes('"event":"signal"')));
+    const signalled = lines(log).find((l) => l.event === 'signal');
     assert.ok(Date.now() - sentAt < 5000, `exited ${Date.now() - sentAt} ms after ${signal}`);
     assert.match(r.stdout, /^\s+1\s+1\s+[0-9,]+!/m, 'the table marks the step interrupted');
     const result = JSON.parse(readFileSync(json, 'utf8'));
