@@ -19,6 +19,17 @@
       "conditions": [
         ["OS=='linux' or OS=='freebsd'", {"ldflags": ["-pthread"], "libraries": ["-lpthread"]}]
       ]
+    },
+    {
+      "target_name": "close-stress-inject",
+      "type": "shared_library",
+      "product_name": "close-stress-inject",
+      "sources": ["src/inject.c"],
+      "cflags_c": ["-std=gnu11", "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      "xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-O2", "-Wall", "-Wextra"]},
+      "conditions": [
+        ["OS=='linux'", {"libraries": ["-ldl", "-lpthread"]}]
+      ]
     }
   ]
 }

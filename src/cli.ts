@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { CLOSE_BY_KERNEL_HELP } from './kernel-versions.js';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { OutputError, ToolError, UsageError } from './errors.js';
@@ -22,6 +23,7 @@ import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type Ru
 import { run, StopSignals } from './run.js';
 import { PLACEMENTS, RESETTERS } from './placement.js';
 import { renderTap } from './tap.js';
+import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
 interface RawOptions {
   cores?: string;
@@ -132,6 +134,7 @@ function program(): Command {
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure; 128 (aborts the bisection) on an error that says nothing about the commit, such as a mistyped flag')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
+    .addHelpText('after', `\n${CLOSE_BY_KERNEL_HELP}`)
     .allowExcessArguments(false)
     .enablePositionalOptions()
     .exitOverride()
@@ -169,7 +172,8 @@ function usageMessage(err: CommanderError, cmd: Command): string {
 type Chosen =
   | { kind: 'run' }
   | { kind: 'report'; file: string; html?: string; force?: boolean; tap?: boolean }
-  | { kind: 'compare'; base: string; runs: string[]; html?: string; json?: string; force?: boolean; failOnWorse?: boolean };
+  | { kind: 'compare'; base: string; runs: string[]; html?: string; json?: string; force?: boolean; failOnWorse?: boolean }
+  | { kind: 'inject'; command: string[]; raw: RawInjectOptions };
 
 function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
   cmd
@@ -192,6 +196,22 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .option('--fail-on-worse', 'for CI gates: exit 1 when any core count\'s verdict is WORSE (0 otherwise, 2 for a usage error)')
     .allowExcessArguments(false)
     .action((base: string, runs: string[], o: { json?: string; html?: string; force?: boolean; failOnWorse?: boolean }) => choose({ kind: 'compare', base, runs, ...o }));
+  const inject = cmd
+    .command('inject')
+    .description('run CMD with FreeBSD\'s close(): close() of a TCP socket reset by its peer fails (ECONNRESET) and releases the descriptor; report what CMD did next with it')
+    .usage('[options] -- CMD [ARGS...]')
+    .argument('[command...]', 'the program to run, after --')
+    .option('--every <n>', 'fail every n-th eligible close (a TCP socket whose peer reset it) (default: 1, all of them)')
+    .option('--probability <p>', 'fail each eligible close with probability p (0 < p <= 1)')
+    .option('--seed <n>', 'with --probability: the seed, for a repeatable choice (default: 1)')
+    .option('--race <window>', 'race-timed emulation: a close of a connected socket waits this long (2us, 10ms) and fails only if the peer\'s reset lands meanwhile')
+    .option('--errno <name>', 'the errno close() fails with: ECONNRESET (FreeBSD), EINVAL (as macOS can give), ... (default: ECONNRESET)')
+    .option('--json <file>', 'also write the report as JSON (schema close-stress/inject)')
+    .option('--force', 'overwrite an existing --json file')
+    .option('--fail-on-retry', 'exit 1 when CMD retried close() or used a descriptor whose close() failed, or when nothing could be tested (for CI)')
+    .passThroughOptions()
+    .action((command: string[], o: RawInjectOptions) => choose({ kind: 'inject', command, raw: o }));
+  refuseRepeatedFlags(inject);
   return cmd.action(() => choose({ kind: 'run' }));
 }
 
@@ -239,6 +259,22 @@ function sameFile(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+async function injectCommand(c: Extract<Chosen, { kind: 'inject' }>): Promise<number> {
+  const options = parseInjectOptions(c.raw, c.command, native().platform().errnoNames);
+  if (options.json !== undefined) checkOutputPath(options.json, '--json', options.force);
+  const { report, exitCode } = await runInject(options);
+  process.stderr.write(renderInject(report));
+  if (options.json !== undefined) {
+    try {
+      writeAtomic(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    } catch (err) {
+      process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
+      return exitCode === 0 ? 1 : exitCode;
+    }
+  }
+  return exitCode;
 }
 
 function bisectRule(raw: RawOptions): BisectRule | undefined {
@@ -347,6 +383,7 @@ export async function main(argv: string[]): Promise<number> {
     const { chosen, raw } = parsed;
     if (chosen.kind === 'report') return await reportCommand(chosen);
     if (chosen.kind === 'compare') return await compareCommand(chosen);
+    if (chosen.kind === 'inject') return await injectCommand(chosen);
     return await runCommand(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

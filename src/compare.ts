@@ -170,8 +170,21 @@ function rows(a: StepResult, b: StepResult): RateRow[] {
     const errnos = [...new Set([...Object.keys(oa.errors), ...Object.keys(ob.errors)])].sort();
     for (const e of errnos) out.push(rateRow(call, e, oa, ob, ra, rb));
   }
+  const lost = raceLostRow(a, b);
+  if (lost) out.push(lost);
   for (const r of out) r.significant = r.pValue < ALPHA / out.length;
   return out;
+}
+
+/** Races lost that close() did not report (FreeBSD 15's tcps_closed), when both runs have the figure. */
+export const RACE_LOST_OUTCOME = 'race lost (kernel counter)';
+function raceLostRow(a: StepResult, b: StepResult): RateRow | undefined {
+  const x = a.raceLost;
+  const y = b.raceLost;
+  if (!x?.available || !y?.available || !x.closes || !y.closes) return undefined;
+  // The counter is read per step, not per repeat: this row has no drift estimate of its own.
+  const asOutcomes = (lost: number, closes: number): Outcomes => ({ ok: closes - lost, errors: { [RACE_LOST_OUTCOME]: lost } });
+  return rateRow('close', RACE_LOST_OUTCOME, asOutcomes(x.lost ?? 0, x.closes), asOutcomes(y.lost ?? 0, y.closes));
 }
 
 function latency(a: StepResult, b: StepResult): CoreComparison['latency'] {

@@ -4,7 +4,7 @@ import type { Platform } from './native.js';
 import { readTopology, type Topology } from './topology.js';
 
 export interface Environment {
-  os: { type: string; platform: string; release: string; version: string; arch: string };
+  os: { type: string; platform: string; release: string; version: string; arch: string; osreldate?: number };
   cpu: { model: string; online: number; allowed: number[]; canPin: boolean };
   /** Packages, cores, SMT siblings, NUMA nodes, last-level caches (absent in older results). */
   topology?: Topology;
@@ -44,7 +44,10 @@ export function toolInfo(): { name: string; version: string } {
 export function captureEnvironment(platform: Platform): Environment {
   const cpus = os.cpus();
   return {
-    os: { type: os.type(), platform: os.platform(), release: os.release(), version: os.version(), arch: os.arch() },
+    os: {
+      type: os.type(), platform: os.platform(), release: os.release(), version: os.version(), arch: os.arch(),
+      ...(platform.osreldate !== undefined && { osreldate: platform.osreldate }),
+    },
     cpu: {
       model: cpus[0]?.model.trim() ?? 'unknown',
       online: cpus.length,

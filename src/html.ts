@@ -4,7 +4,7 @@ import { netRxShare } from './softirq.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { fmtAskedSkew, fmtInt, fmtRate as fmtTextRate } from './format.js';
 import type { Options, SkewSpec } from './options.js';
-import { cpuRanges } from './report.js';
+import { cpuRanges, expectationLine, verdictLine } from './report.js';
 import { describeSide, fmtP, type Comparison, type CoreComparison } from './compare.js';
 import { rstsPerReset } from './kernel.js';
 import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
@@ -609,6 +609,17 @@ function rstCell(st: StepResult): string {
   return r < 1 ? `${r.toFixed(2)} (no RST: not evidence)` : r.toFixed(2);
 }
 
+/** Races lost that close() did not report, per step, from the kernel counter where there is one. */
+function raceLostTable(series: Series[]): string {
+  const steps = series.flatMap((s) => s.result.steps.map((st) => ({ s, st, r: st.raceLost })));
+  if (!steps.some(({ r }) => r)) return '';
+  const head = ['run', 'cores', 'counter', 'lost', 'of victim closes', 'share', '95% low', '95% high', 'note'];
+  const rows = steps.map(({ s, st, r }) => (r?.available
+    ? [s.label, String(st.cores), r.counter ?? '', fmtInt(r.lost ?? 0), fmtInt(r.closes ?? 0), fmtRate(r.share ?? 0), fmtRate(r.ci95?.low ?? 0), fmtRate(r.ci95?.high ?? 0), r.caveat ?? '']
+    : [s.label, String(st.cores), '—', '—', '—', '—', '—', '—', `unavailable: ${r?.reason ?? 'not recorded'}`]));
+  return dataTable('Race lost (kernel counter), apart from the POSIX verdict', head, rows, series.length > 1, [0, 2, 8]);
+}
+
 function latencyTable(rows: LatencyRow[], many: boolean): string {
   if (rows.length === 0) return '';
   const head = ['run', 'cores', 'call', 'outcome', 'calls', ...PERCENTILES.map((p) => p.name)];
@@ -753,9 +764,13 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     const outside = s.result.steps.reduce((a, st) => a + st.posix.close.outside, 0);
     const prefix = many ? `${s.label}: ` : '';
     if (attempts === 0) return `<p class="verdict">${esc(prefix)}no victim close() was measured.</p>`;
-    if (outside === 0) return `<p class="verdict">${esc(`${prefix}close() stayed within POSIX in all ${fmtInt(attempts)} victim closes.`)}</p>`;
+    const kernel = `<p class="note">${esc(prefix + expectationLine(s.result))}</p>`;
+    if (s.result.steps.some((st) => st.closeVerdict?.verdict === 'unverified')) {
+      return `<p class="verdict bad">${esc(prefix + verdictLine(s.result).replace(/^verdict: /, ''))}</p>${kernel}`;
+    }
+    if (outside === 0) return `<p class="verdict">${esc(`${prefix}close() stayed within POSIX in all ${fmtInt(attempts)} victim closes.`)}</p>${kernel}`;
     const names = [...new Set(s.result.steps.flatMap((st) => Object.keys(st.posix.close.outsideErrnos)))].join(', ');
-    return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>`;
+    return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>${kernel}`;
   });
 
   const body = [
@@ -771,6 +786,7 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     skewCharts(series, skew),
     '<h2>Numbers</h2>',
     stepsTable(series),
+    raceLostTable(series),
     latencyTable(lat, many),
     skewTable(skew, many),
   ].join('\n');

@@ -111,7 +111,7 @@ export function readJournal(path: string): RunResult {
     throw new UsageError(`${path}: no close-stress journal header (first line must be {"type":"run","schema":"${JOURNAL_SCHEMA}",...})`);
   }
   const steps = withScaling(
-    records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step)] : [])),
+    records.flatMap((r) => (r.type === 'step' ? [stepResult(r.step, header.environment?.os)] : [])),
     header?.environment?.cpu?.allowed?.length,
   );
   const end = records.find((r): r is Extract<Line, { type: 'end' }> => r.type === 'end');

@@ -40,6 +40,8 @@ export interface Platform {
   os: string;
   canPin: boolean;
   allowedCpus: number[];
+  /** FreeBSD's kern.osreldate of the running kernel (e.g. 1500068); absent elsewhere. */
+  osreldate?: number;
   /** errno number (as a string key) to its name, from this OS's <errno.h>. */
   errnoNames: Record<string, string>;
   AF_INET: number;
@@ -72,7 +74,7 @@ interface Binding {
   layout(): Layout;
   platform(): Platform;
   runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
-  /** Throws (code = errno name) when this OS's counters cannot be read. */
+  /** Throws (code = errno name; message says why, e.g. a struct tcpstat layout this build does not know). */
   tcpCounters(): TcpCounters;
   /** RLIMIT_NOFILE; Infinity when unlimited. */
   fdLimit(): { soft: number; hard: number };
@@ -95,9 +97,14 @@ export function addonPath(): string {
 
 /** close-stress-core, in the same order as the addon; undefined when neither exists. */
 export function corePath(): string | undefined {
+  return builtFile('close-stress-core');
+}
+
+/** A native file beside the addon: the source build first, else this platform's prebuild. */
+export function builtFile(name: string): string | undefined {
   return [
-    path.join(nativeDir, 'build', 'Release', 'close-stress-core'),
-    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, 'close-stress-core'),
+    path.join(nativeDir, 'build', 'Release', name),
+    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, name),
   ].find((p) => existsSync(p));
 }
 

@@ -1,7 +1,8 @@
 import { FEW_REPEATS, fmtDuration, fmtInt, fmtRate, fmtSkew, fmtThroughput } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
-import { rstsPerReset } from './kernel.js';
+import { rstCounterOf, rstsPerReset } from './kernel.js';
+import { closeExpectation } from './kernel-versions.js';
 import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
@@ -87,6 +88,7 @@ export function renderTable(result: RunResult): string {
       (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float') +
       (env.cpu.canPin && !placed ? '; placement linear (lane i on the i-th allowed CPU)' : ''),
     ...(env.topology ? [`topology: ${describeTopology(env.topology)}`] : []),
+    expectationLine(result),
     '',
     table(headers, rows),
     '',
@@ -136,7 +138,7 @@ export function renderTable(result: RunResult): string {
   if (preload.length > 0) {
     out.push(`note: ${preload.map(([k, v]) => `${k}=${v}`).join(' ')} was set: code loaded this way can change what the syscalls return.`);
   }
-  out.push(...kernelSection(result), ...netRxSection(result), ...probeSection(result), ...skewSection(result));
+  out.push(...kernelSection(result), ...raceLostLines(result), ...netRxSection(result), ...probeSection(result), ...skewSection(result));
   out.push(...latencyLines(steps));
   out.push(verdictLine(result));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
@@ -150,15 +152,19 @@ export function stepName(s: StepResult): string {
 
 /** The kernel's word on the injection: RSTs sent per resetting close, per step. */
 function kernelSection(result: RunResult): string[] {
-  const steps = result.steps.filter((s) => s.kernel?.rstCounter);
+  const unavailable = result.steps.find((s) => s.kernel?.unavailable)?.kernel?.unavailable;
+  const gone = unavailable === undefined ? [] : [`kernel counters unavailable: ${unavailable}`];
+  const steps = result.steps.filter((s) => rstCounterOf(s.kernel));
   const first = steps[0]?.kernel;
-  if (!first?.rstCounter) return [];
+  const counter = rstCounterOf(first);
+  if (!first || !counter) return gone;
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
-    `kernel (${first.source}, machine-wide: other traffic adds to it): ${first.rstCounter.name} per resetting close: ` +
+    ...gone,
+    `kernel (${first.source}, machine-wide: other traffic adds to it): ${counter.name} per resetting close: ` +
       per.map(({ s, r }) => `${stepName(s)} ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
-  if (first.rstCounter.name !== 'OutRsts') out.push(`  (${first.rstCounter.name}: ${first.rstCounter.meaning})`);
+  if (counter.name !== 'OutRsts' && counter.meaning) out.push(`  (${counter.name}: ${counter.meaning})`);
   for (const { s, r } of per) {
     if (r !== undefined && r < 1) {
       out.push(`warning: ${s.cores}-core step: the kernel counted fewer RSTs than resetting closes (${r.toFixed(2)} per close): the RST injection did not happen and this step is not evidence.`);
@@ -245,13 +251,56 @@ function skewSection(result: RunResult): string[] {
   return out.length > 0 ? [...out, ''] : [];
 }
 
+/** The kernel that ran and what close() returns there when the race is lost (src/kernel-versions.ts). */
+export function expectationLine(result: RunResult): string {
+  const e = closeExpectation(result.environment.os);
+  return `kernel: ${e.kernel}; close() when the RST wins the race: ${e.closeReturns}`;
+}
+
+/** Races lost that close() did not report, per step, kept apart from the POSIX verdict. */
+export function raceLostLines(result: RunResult): string[] {
+  const steps = result.steps.filter((s) => s.raceLost);
+  const counted = steps.filter((s) => s.raceLost?.available);
+  const first = counted[0]?.raceLost;
+  if (!first) {
+    const why = steps[0]?.raceLost?.reason;
+    return why ? [`race lost (kernel counter): unavailable: ${why}`] : [];
+  }
+  const lines = [
+    `race lost (kernel counter: ${first.counter} beyond the closes the trials account for; ${first.caveat}): ` +
+      steps.map((s) => {
+        const r = s.raceLost!;
+        if (!r.available) return `${s.cores} cores unavailable`;
+        return `${s.cores} cores ${fmtInt(r.lost ?? 0)} of ${fmtInt(r.closes ?? 0)} (${fmtRate(r.share ?? 0)} [${fmtRate(r.ci95?.low ?? 0)}, ${fmtRate(r.ci95?.high ?? 0)}])`;
+      }).join(', '),
+  ];
+  for (const s of steps) if (!s.raceLost?.available) lines.push(`  ${s.cores} cores: race lost (kernel counter) unavailable: ${s.raceLost?.reason}`);
+  return lines;
+}
+
 export function verdictLine(result: RunResult): string {
+  const unverified = result.steps.filter((s) => s.closeVerdict?.verdict === 'unverified');
+  if (unverified.length === 0) return plainVerdict(result);
+  const why = unverified.map((s) => `${s.cores}-core step: ${s.closeVerdict?.reason}`).join('; ');
+  const outside = result.steps.reduce((a, s) => a + s.posix.close.outside, 0);
+  if (outside > 0) return `${plainVerdict(result)} Unverified: ${why}.`;
+  const verified = result.steps.filter((s) => s.closeVerdict?.verdict === 'within POSIX');
+  if (verified.length === 0) {
+    return `verdict: unverified: ${why}; so its victim closes show nothing either way.`;
+  }
+  const attempts = verified.reduce((a, s) => a + s.posix.close.attempts, 0);
+  return `verdict: close() stayed within POSIX in all ${fmtInt(attempts)} victim closes of the ${verified.map((s) => s.cores).join(', ')}-core steps; unverified: ${why}.`;
+}
+
+function plainVerdict(result: RunResult): string {
   const attempts = result.steps.reduce((a, s) => a + s.posix.close.attempts, 0);
   const outside = result.steps.reduce((a, s) => a + s.posix.close.outside, 0);
   const allowed = POSIX_ERRORS.close['2024'].join(', ');
   if (attempts === 0) return 'verdict: no victim close() was measured.';
   if (outside === 0) {
-    return `verdict: close() stayed within POSIX (${allowed}) in all ${fmtInt(attempts)} victim closes.`;
+    const e = closeExpectation(result.environment.os);
+    const silent = e.raceCounter ? ` On ${e.kernel} close() returns 0 even when the race is lost: see "race lost (kernel counter)" above.` : '';
+    return `verdict: close() stayed within POSIX (${allowed}) in all ${fmtInt(attempts)} victim closes.${silent}`;
   }
   const names = [...new Set(result.steps.flatMap((s) => Object.keys(s.posix.close.outsideErrnos)))].join(', ');
   return `verdict: close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`;

@@ -6,6 +6,9 @@ import { OutputError, UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval, type MeanInterval } from './stats.js';
+import { rstCounterOf, rstsPerReset } from './kernel.js';
+import { closeExpectation, type KernelId } from './kernel-versions.js';
+import { raceLost, type RaceLost } from './race-lost.js';
 
 export const SCHEMA = 'close-stress/result';
 export const SCHEMA_VERSION = 1;
@@ -58,6 +61,20 @@ export interface StepResult extends StepTally {
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
   scaling?: Scaling;
   startup?: Startup;
+  /** The POSIX verdict on this step's victim closes, or why it cannot be given (absent in results saved before it existed). */
+  closeVerdict?: StepVerdict;
+  /** Races lost that close() did not report, from a kernel counter where the kernel has one. */
+  raceLost?: RaceLost;
+}
+
+/**
+ * A step's verdict never contradicts its own evidence: closes that stayed
+ * within POSIX prove nothing when the kernel did not count the RSTs that
+ * were to race them.
+ */
+export interface StepVerdict {
+  verdict: 'within POSIX' | 'outside POSIX' | 'unverified' | 'not measured';
+  reason?: string;
 }
 
 export interface RunResult {
@@ -89,7 +106,24 @@ export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
   };
 }
 
-export function stepResult(step: StepTally): StepResult {
+export function stepVerdict(step: StepTally, close: Verdict): StepVerdict {
+  if (close.attempts === 0) return { verdict: 'not measured', reason: 'no victim close() was made' };
+  // An errno POSIX does not allow is evidence by itself, whatever the counters say.
+  if (close.outside > 0) return { verdict: 'outside POSIX' };
+  const k = step.kernel;
+  if (!k) return { verdict: 'unverified', reason: 'no kernel counters were recorded, so the RSTs are not proven' };
+  if (k.unavailable) return { verdict: 'unverified', reason: `kernel counters unavailable (${k.unavailable}), so the RSTs are not proven` };
+  const counter = rstCounterOf(k);
+  if (!counter) return { verdict: 'unverified', reason: `no RST counter among the kernel's counters (${k.source})` };
+  const r = rstsPerReset(k, step.calls.resetClose.ok);
+  if (r === undefined) return { verdict: 'unverified', reason: 'no resetting close() succeeded' };
+  if (r < 1) {
+    return { verdict: 'unverified', reason: `the kernel counted ${r.toFixed(2)} ${counter.name} per resetting close: the RST injection did not happen` };
+  }
+  return { verdict: 'within POSIX' };
+}
+
+export function stepResult(step: StepTally, kernel?: KernelId): StepResult {
   const seconds = step.elapsedNs / 1e9;
   const posix: StepResult['posix'] = { close: verdict('close', step.calls.close) };
   for (const [call, outcomes] of Object.entries(step.calls)) {
@@ -102,6 +136,8 @@ export function stepResult(step: StepTally): StepResult {
     trialsPerSec: throughput ? throughput.mean : pooled,
     ...(throughput && { pooledTrialsPerSec: pooled, throughput }),
     posix,
+    closeVerdict: stepVerdict(step, posix.close),
+    raceLost: raceLost(step, kernel && closeExpectation(kernel)),
   };
 }
 

@@ -153,7 +153,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
       const { tally, failedLanes } = await measureStep(ctx, step);
       tally.interrupted = signals.received !== undefined;
       journal?.step(tally);
-      steps.push(stepResult(tally));
+      steps.push(stepResult(tally, environment.os));
       const rsts = rstsPerReset(tally.kernel, tally.calls.resetClose.ok);
       if (rsts !== undefined && rsts < 1) {
         log.warn({ event: 'no-rst', cores: step.cores, rstsPerReset: rsts, counter: tally.kernel?.rstCounter?.name }, `${step.cores}-core step: the kernel counted fewer RSTs than resetting closes; the step is not evidence`);

@@ -1,6 +1,6 @@
 import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from './native.js';
 import type { StepMemory } from './memory.js';
-import type { KernelCheck } from './kernel.js';
+import { mergeKernelChecks, type KernelCheck } from './kernel.js';
 import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
 import { mergeHistograms } from './latency.js';
@@ -279,7 +279,8 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     addCounts(out.probeSetupFailures, t.probeSetupFailures);
     out.latency.close.ok = mergeHistograms(out.latency.close.ok, t.latency.close.ok);
     out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
-    if (out.kernel && t.kernel) addCounts(out.kernel.deltas, t.kernel.deltas);
+    const kernel = mergeKernelChecks(out.kernel, t.kernel);
+    if (kernel) out.kernel = kernel;
     if (out.netRx && t.netRx) mergeNetRx(out.netRx, t.netRx);
   }
   return out;

@@ -127,4 +127,11 @@ test('installed with --ignore-scripts (nothing compiled), the prebuilt addon and
   const report = run(bin, ['report', journal]);
   assert.equal(report.status, 0, report.stderr);
   assert.match(report.stdout, /^ +1 +1 +1,000 /m);
+  if (process.platform === 'linux') {
+    // inject finds the prebuilt preload library: a command with no TCP socket runs and is named as not tested.
+    const inject = run(bin, ['inject', '--', 'true']);
+    assert.equal(inject.status, 0, inject.stderr);
+    assert.doesNotMatch(inject.stderr, /not built/);
+    assert.match(inject.stderr, /NOT TESTED/);
+  }
 });

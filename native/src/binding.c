@@ -103,6 +103,8 @@ static napi_value platform(napi_env env, napi_callback_info info) {
     CHECK(env, napi_create_array_with_length(env, (size_t)n, &cpus));
     for (int i = 0; i < n; i++) napi_set_element(env, cpus, (uint32_t)i, num(env, list[i]));
     set(env, o, "allowedCpus", cpus);
+    int reldate = cs_kernel_reldate();
+    if (reldate > 0) set(env, o, "osreldate", num(env, reldate));
 
     /* errno number -> name, as this OS numbers them. */
     CHECK(env, napi_create_object(env, &names));
@@ -187,7 +189,9 @@ static napi_value tcp_counters(napi_env env, napi_callback_info info) {
     const char *source = "";
     int n = cs_tcp_counters(list, CS_TCP_COUNTERS_MAX, &source);
     if (n < 0) {
-        napi_throw_error(env, cs_errno_name(-n), "cannot read the kernel's TCP counters");
+        char why[320];
+        snprintf(why, sizeof why, "cannot read the kernel's TCP counters: %s", source);
+        napi_throw_error(env, cs_errno_name(-n), why);
         return NULL;
     }
     napi_value o, counters, meanings;

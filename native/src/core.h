@@ -144,6 +144,18 @@ struct cs_tcp_counter {
 /* Fills up to max counters; returns how many, or -errno when none can be
  * read. *source says where they came from ("/proc/net/snmp ...", "sysctl ..."). */
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source);
+/* On failure too, *source says why ("... match no known layout ..."). */
+
+/* FreeBSD's struct tcpstat as the running kernel lays it out, chosen by its
+ * kern.osreldate and the sysctl's length: a pure function, compiled on every
+ * OS so tests can feed it synthetic buffers. Returns the counters decoded, or
+ * -ENOTSUP with `why` saying which version or length matched no layout. */
+int cs_freebsd_tcpstat_decode(int osreldate, const void *buf, size_t len, struct cs_tcp_counter *out, int max,
+                              char *why, size_t why_len);
+
+/* The running kernel's version number where it has one (FreeBSD:
+ * kern.osreldate, e.g. 1500068); 0 elsewhere. */
+int cs_kernel_reldate(void);
 
 /* errno names as this OS's headers define them (errnames.c). */
 const char *cs_errno_name(int err);
