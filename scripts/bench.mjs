@@ -9,6 +9,7 @@
 //
 //   node scripts/bench.mjs [--rounds 5] [--iterations 1e5] [--cores 1,2]
 //     [--races same-thread,cross-thread] [--memory 1e5,1e6 | --no-memory] [--json out.json]
+//     [--lanes 16,64,256 | --no-lanes] [--lane-iterations 2e4]
 //     [--close-stress other/checkout/bin/close-stress.js]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,8 @@ function parseArgs(argv) {
     cores: null,
     races: ['same-thread', 'cross-thread'],
     memory: [1e5, 1e6],
+    lanes: [16, 64, 256],
+    laneIterations: 2e4,
     json: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -41,6 +44,9 @@ function parseArgs(argv) {
     else if (a === '--races') args.races = next().split(',');
     else if (a === '--memory') args.memory = next().split(',').map(Number);
     else if (a === '--no-memory') args.memory = [];
+    else if (a === '--lanes') args.lanes = next().split(',').map(Number);
+    else if (a === '--no-lanes') args.lanes = [];
+    else if (a === '--lane-iterations') args.laneIterations = Number(next());
     else if (a === '--json') args.json = next();
     else if (a === '--close-stress') cli = path.resolve(next()); // another build's bin/close-stress.js
     else throw new Error(`unknown argument ${a}`);
@@ -185,11 +191,17 @@ async function ratios(args, bin, tmp, failures) {
 /** Peak RSS of the whole close-stress process (worker threads included): GNU time's %M, else polled VmHWM. */
 async function peakRss(tmp, cores, iterations) {
   const argv = [cli, '--cores', String(cores), '--no-sweep', '--iterations', String(iterations), '-q'];
+  return (await measured(tmp, argv, runTimeoutMs(iterations) * 2)).peakRssBytes;
+}
+
+/** Runs close-stress with `argv`; its peak RSS (whole process) and wall time. */
+async function measured(tmp, argv, timeoutMs) {
   if (existsSync('/usr/bin/time') && os.platform() === 'linux') {
     const out = path.join(tmp, 'time.txt');
-    await execute('/usr/bin/time', ['-f', '%M', '-o', out, process.execPath, ...argv], runTimeoutMs(iterations) * 2);
-    return Number(readFileSync(out, 'utf8').trim().split('\n').pop()) * 1024;
+    const { wallNs } = await execute('/usr/bin/time', ['-f', '%M', '-o', out, process.execPath, ...argv], timeoutMs);
+    return { peakRssBytes: Number(readFileSync(out, 'utf8').trim().split('\n').pop()) * 1024, wallNs };
   }
+  const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, argv, { stdio: 'ignore' });
   let hwm = 0;
   const poll = setInterval(() => {
@@ -202,7 +214,59 @@ async function peakRss(tmp, cores, iterations) {
   }, 20);
   await new Promise((resolve) => child.on('close', resolve));
   clearInterval(poll);
-  return hwm;
+  return { peakRssBytes: hwm, wallNs: Number(process.hrtime.bigint() - t0) };
+}
+
+/**
+ * What a lane costs: one --no-sweep step at each lane count (oversubscribed
+ * on a small machine, which is the point: lanes, not CPUs), its peak RSS,
+ * wall time and pool start-up (handing the step to the pool until the first
+ * lane passes the start gate), each per lane and as a ratio to the first count's.
+ */
+async function laneCost(args, tmp) {
+  const rows = [];
+  for (const lanes of args.lanes) {
+    const json = path.join(tmp, 'lanes.json');
+    const argv = [cli, '--cores', String(lanes), '--no-sweep', '--iterations', String(args.laneIterations), '-q', '--json', json, '--force'];
+    const { peakRssBytes, wallNs } = await measured(tmp, argv, runTimeoutMs(args.laneIterations) * 4);
+    const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+    if (!step) throw new Error(`--cores ${lanes}: no step ran (descriptor limit? see ulimit -n)`);
+    const row = {
+      lanes,
+      peakRssBytes,
+      wallMs: wallNs / 1e6,
+      poolStartMs: step.startup?.poolStartMs ?? NaN,
+      trialsPerSec: step.trialsPerSec,
+    };
+    rows.push(row);
+    process.stderr.write(`  ${lanes} lanes: ${(peakRssBytes / MiB).toFixed(0)} MiB, wall ${row.wallMs.toFixed(0)} ms, pool start ${row.poolStartMs.toFixed(0)} ms\n`);
+  }
+  return rows;
+}
+
+export function laneCostLines(rows, iterations) {
+  if (rows.length === 0) return [];
+  const [first] = rows;
+  const per = (r, k) => r[k] / r.lanes;
+  const ratio = (r, k) => (per(r, k) / per(first, k)).toFixed(2);
+  return [
+    '',
+    `lane cost: close-stress --cores N --no-sweep --iterations ${fmtInt(iterations)} (a lane is a piscina worker; ratios are per-lane figures over the ${first.lanes}-lane run's)`,
+    table(
+      ['lanes', 'peak RSS MiB', 'RSS/lane MiB', 'ratio', 'wall ms', 'pool start ms', 'start/lane ms', 'ratio', 'trials/s per lane'],
+      rows.map((r) => [
+        String(r.lanes),
+        (r.peakRssBytes / MiB).toFixed(0),
+        (per(r, 'peakRssBytes') / MiB).toFixed(2),
+        ratio(r, 'peakRssBytes'),
+        r.wallMs.toFixed(0),
+        r.poolStartMs.toFixed(0),
+        per(r, 'poolStartMs').toFixed(2),
+        ratio(r, 'poolStartMs'),
+        fmtInt(per(r, 'trialsPerSec')),
+      ]),
+    ),
+  ];
 }
 
 async function memory(args, tmp, cores) {
@@ -228,6 +292,7 @@ async function main() {
     const failures = [];
     const points = await ratios(args, bin, tmp, failures);
     const mem = await memory(args, tmp, cpus);
+    const lanes = await laneCost(args, tmp);
     const loadAfter = load();
 
     const out = [
@@ -264,10 +329,11 @@ async function main() {
         out.push(`  difference ${fmtInt(mem[mem.length - 1].iterations)} - ${fmtInt(mem[0].iterations)}: ${(d / MiB).toFixed(1)} MiB (goal < 10 MiB)`);
       }
     }
+    out.push(...laneCostLines(lanes, args.laneIterations));
     process.stdout.write(out.join('\n') + '\n');
     if (args.json) {
       const machine = { cpu: os.cpus()[0]?.model, cpus, os: `${os.type()} ${os.release()}`, node: process.version };
-      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem }, null, 2) + '\n');
+      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes }, null, 2) + '\n');
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
 import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
+  parsePlacements, parseResetters,
   type Family, type LogLevel, type Options,
 } from './options.js';
 import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
@@ -20,6 +21,7 @@ import { Progress } from './progress.js';
 import { renderTable } from './report.js';
 import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run, StopSignals } from './run.js';
+import { PLACEMENTS, RESETTERS } from './placement.js';
 import { renderTap } from './tap.js';
 import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
@@ -42,6 +44,8 @@ interface RawOptions {
   journal?: string;
   failOn?: string;
   failAbove?: string;
+  placement?: string;
+  resetter?: string;
   tap?: boolean;
 }
 
@@ -60,6 +64,9 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   if (skew.kind !== 'none' && race !== 'cross-thread') {
     throw new UsageError('--skew needs --race cross-thread: only two threads have a skew between them');
   }
+  if (raw.resetter !== undefined && race !== 'cross-thread') {
+    throw new UsageError('--resetter needs --race cross-thread: only there does the RST come from a thread of its own');
+  }
   const options: Options = {
     cores,
     iterations: parseCount(raw.iterations ?? DEFAULT_ITERATIONS, '--iterations'),
@@ -68,6 +75,8 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     family,
     probes: raw.probe === undefined ? [] : parseProbes(raw.probe),
     skew,
+    placements: raw.placement === undefined ? ['linear'] : parsePlacements(raw.placement),
+    ...(race === 'cross-thread' && { resetters: raw.resetter === undefined ? ['next'] : parseResetters(raw.resetter) }),
     force: raw.force ?? false,
     quiet: raw.quiet ?? false,
     logLevel,
@@ -112,6 +121,8 @@ function program(): Command {
     .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
     .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
+    .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
+    .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')

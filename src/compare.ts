@@ -49,6 +49,8 @@ export interface LatencyChange {
 
 export interface CoreComparison {
   cores: number;
+  /** The steps' placement (--placement, --resetter), when recorded. */
+  placement?: string;
   rows: RateRow[];
   throughput: {
     base: number;
@@ -99,7 +101,13 @@ const MUST_MATCH: Array<{ flag: string; get: (r: RunResult) => unknown }> = [
   { flag: '--family', get: (r) => r.options.family },
   { flag: '--probe', get: (r) => (r.options.probes ?? []).join(',') || 'none' },
   { flag: '--skew', get: (r) => JSON.stringify(r.options.skew ?? { kind: 'none' }) },
+  // Where the threads run decides where the RST is processed: the race's precondition.
+  { flag: '--placement', get: (r) => (r.options.placements ?? ['linear']).join(',') },
+  { flag: '--resetter', get: (r) => (r.options.race === 'cross-thread' ? (r.options.resetters ?? ['next']).join(',') : 'none') },
 ];
+
+/** Steps of two runs that measured the same thing: same core count, same placement. */
+const sameStep = (a: StepResult, b: StepResult): boolean => a.cores === b.cores && (a.placement ?? 'linear') === (b.placement ?? 'linear');
 
 /** Throws a one-line UsageError naming the first option that makes the runs incomparable. */
 export function checkComparable(base: RunResult, next: RunResult): void {
@@ -108,7 +116,7 @@ export function checkComparable(base: RunResult, next: RunResult): void {
     const b = get(next);
     if (a !== b) throw new UsageError(`compare: the runs differ in ${flag} (${String(a)} vs ${String(b)}): their rates measure different races`);
   }
-  const common = base.steps.filter((s) => next.steps.some((t) => t.cores === s.cores));
+  const common = base.steps.filter((s) => next.steps.some((t) => sameStep(s, t)));
   if (common.length === 0) throw new UsageError('compare: the runs have no core count in common');
 }
 
@@ -286,7 +294,7 @@ export function compareResults(base: RunResult, next: RunResult, labels: [string
   checkComparable(base, next);
   const cores: CoreComparison[] = [];
   for (const a of base.steps) {
-    const b = next.steps.find((s) => s.cores === a.cores);
+    const b = next.steps.find((s) => sameStep(a, s));
     if (!b) continue;
     const throughput: CoreComparison['throughput'] = {
       base: a.trialsPerSec,
@@ -299,7 +307,7 @@ export function compareResults(base: RunResult, next: RunResult, labels: [string
     if (throughput.baseCi && throughput.newCi) {
       throughput.significant = throughput.newCi.low > throughput.baseCi.high || throughput.newCi.high < throughput.baseCi.low;
     }
-    const partial = { cores: a.cores, rows: rows(a, b), throughput, latency: latency(a, b) };
+    const partial = { cores: a.cores, ...(a.placement !== undefined && { placement: a.placement }), rows: rows(a, b), throughput, latency: latency(a, b) };
     cores.push({ ...partial, judgement: judgement(partial.rows), verdict: verdict(partial) });
   }
   const summary = (r: RunResult, label: string): RunSummary => ({
@@ -315,8 +323,8 @@ export function compareResults(base: RunResult, next: RunResult, labels: [string
     new: summary(next, labels[1]),
     cores,
     onlyIn: {
-      base: base.steps.filter((s) => !next.steps.some((t) => t.cores === s.cores)).map((s) => s.cores),
-      new: next.steps.filter((s) => !base.steps.some((t) => t.cores === s.cores)).map((s) => s.cores),
+      base: base.steps.filter((s) => !next.steps.some((t) => sameStep(s, t))).map((s) => s.cores),
+      new: next.steps.filter((s) => !base.steps.some((t) => sameStep(s, t))).map((s) => s.cores),
     },
     warnings: warnings(base, next, cores, labels, opts.sameFile ?? false),
   };
@@ -346,7 +354,7 @@ export function renderComparison(c: Comparison): string {
     '',
   ];
   for (const k of c.cores) {
-    out.push(`== ${k.cores} cores`);
+    out.push(`== ${k.cores} cores${k.placement !== undefined && k.placement !== 'linear' ? ` (${k.placement})` : ''}`);
     out.push(table(
       ['call:outcome', 'base', 'new', 'difference', 'p', ''],
       k.rows.map((r) => [`${r.call}:${r.outcome}`, describeSide(r.base), describeSide(r.new), `${r.difference >= 0 ? '+' : ''}${r.difference.toExponential(1)}`,

@@ -1,10 +1,13 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { Platform } from './native.js';
+import { readTopology, type Topology } from './topology.js';
 
 export interface Environment {
   os: { type: string; platform: string; release: string; version: string; arch: string; osreldate?: number };
   cpu: { model: string; online: number; allowed: number[]; canPin: boolean };
+  /** Packages, cores, SMT siblings, NUMA nodes, last-level caches (absent in older results). */
+  topology?: Topology;
   memoryBytes: number;
   hostname: string;
   /** The Node version that ran it; absent when close-stress-core (C, no Node) did. */
@@ -52,6 +55,7 @@ export function captureEnvironment(platform: Platform): Environment {
       allowed: platform.allowedCpus,
       canPin: platform.canPin,
     },
+    topology: readTopology(platform.os, platform.allowedCpus),
     memoryBytes: os.totalmem(),
     hostname: os.hostname(),
     node: process.version,

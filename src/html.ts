@@ -1,4 +1,6 @@
 import type { RunResult, StepResult } from './result.js';
+import { describeTopology } from './topology.js';
+import { netRxShare } from './softirq.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { fmtAskedSkew, fmtInt, fmtRate as fmtTextRate } from './format.js';
 import type { Options, SkewSpec } from './options.js';
@@ -533,6 +535,7 @@ function environmentTable(series: Series[]): string {
     ['kernel', (r) => r.environment.os.version],
     ['CPU', (r) => r.environment.cpu.model],
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
+    ['topology', (r) => (r.environment.topology ? describeTopology(r.environment.topology) + r.environment.topology.notes.map((n) => `; ${n}`).join('') : 'not recorded')],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
     ['options', (r) => describeOptions(r.options)],
     ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, ${r.environment.node ? `node ${r.environment.node}` : 'C core alone, without Node'}, host ${r.environment.hostname}`],
@@ -553,9 +556,18 @@ function environmentTable(series: Series[]): string {
   return `<table class="env">${head}<tbody>${body}</tbody></table>`;
 }
 
+/** Share of the step's receive work (machine-wide counters) on its victims' CPUs. */
+function rxCell(st: StepResult): string {
+  const packets = netRxShare(st, 'processedPerCpu');
+  const runs = netRxShare(st);
+  if (!runs) return '—';
+  return (packets ? `packets ${fmtPct(packets.victims)} of ${fmtInt(packets.total)}; ` : '') +
+    `${st.netRx?.source} ${fmtPct(runs.victims)} of ${fmtInt(runs.total)} (machine-wide)`;
+}
+
 function stepsTable(series: Series[]): string {
   const head = ['run', 'cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close() ok', 'outside POSIX', 'rate', '95% low', '95% high', 'errnos outside POSIX',
-    'kernel RSTs per resetting close', 'fd released', 'fd retained', 'fd reused'];
+    'kernel RSTs per resetting close', 'fd released', 'fd retained', 'fd reused', 'RX work on victims\' CPUs'];
   const rows = series.flatMap((s) =>
     s.result.steps.map((st) => {
       const v = st.posix.close;
@@ -563,7 +575,7 @@ function stepsTable(series: Series[]): string {
       const zero = v.outside === 0 && v.attempts > 0;
       return [
         s.label,
-        `${st.cores}${st.oversubscribed ? '*' : ''}`,
+        `${st.cores}${st.oversubscribed ? '*' : ''}${st.placement !== undefined && st.placement !== 'linear' ? ` (${st.placement})` : ''}`,
         String(st.threads),
         fmtInt(st.trials) + (st.interrupted ? ' (interrupted)' : ''),
         fmtInt(st.trialsPerSec),
@@ -578,6 +590,7 @@ function stepsTable(series: Series[]): string {
         fmtInt(st.victimFd.released),
         fmtInt(st.victimFd.retained),
         fmtInt(st.victimFd.reused),
+        rxCell(st),
       ];
     }),
   );

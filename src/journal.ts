@@ -144,6 +144,8 @@ function tallyCoreStep(path: string, header: CoreHeader, options: Options, line:
     ...stepShape(line.cores, options.race, environment.cpu.allowed.length),
   };
   const tally = tallyStep(plan, memory, { errnoNames: header.errnoNames }, options.probes);
+  // close-stress-core has one placement: the native plan's (lane i on the i-th allowed CPU).
+  tally.placement = 'linear';
   if (line.kernel) {
     const { source, meanings, before, after } = line.kernel;
     tally.kernel = kernelCheck({ source, meanings, counters: before }, { source, meanings, counters: after });

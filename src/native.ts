@@ -83,6 +83,8 @@ interface Binding {
   tcpCounters(): TcpCounters;
   /** RLIMIT_NOFILE; Infinity when unlimited. */
   fdLimit(): { soft: number; hard: number };
+  /** A sysctl's raw bytes; null where the name is unknown or the OS has no sysctl (Linux). */
+  sysctl(name: string): Buffer | null;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

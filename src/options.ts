@@ -1,5 +1,6 @@
 import { UsageError } from './errors.js';
 import { PROBES } from './native.js';
+import { PLACEMENTS, RESETTERS, type Placement, type Resetter } from './placement.js';
 
 export type Race = 'same-thread' | 'cross-thread';
 export type ResetSide = 'server' | 'client';
@@ -25,6 +26,10 @@ export interface Options {
   /** Syscalls run on the victim after the RST and before its close, in PROBES order. */
   probes: Probe[];
   skew: SkewSpec;
+  /** --placement: how each step picks its CPUs; a list runs the steps once per placement. */
+  placements?: Placement[];
+  /** --resetter, cross-thread runs: where a lane's resetter sits relative to its victim; a list sweeps. */
+  resetters?: Resetter[];
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */
@@ -155,4 +160,20 @@ export function parseDuration(text: string, flag: string): number {
   if (!m || !(ms >= 1)) throw new UsageError(`${flag} takes a duration with a unit: 500ms, 30s, 5m or 1h, not '${text}'`);
   if (ms > 7 * 24 * 3600e3) throw new UsageError(`${flag} takes at most a week (168h), not '${text}'`);
   return ms;
+}
+
+function parseChoices<T extends string>(text: string, flag: string, choices: readonly T[]): T[] {
+  const chosen = text.split(',').map((n) => parseChoice(n.trim(), flag, choices));
+  if (new Set(chosen).size !== chosen.length) throw new UsageError(`${flag} lists a value twice: '${text}'`);
+  return chosen;
+}
+
+/** `--placement spread` or a list to sweep: `linear,spread,pack`. */
+export function parsePlacements(text: string): Placement[] {
+  return parseChoices(text, '--placement', PLACEMENTS);
+}
+
+/** `--resetter sibling` or a list to sweep: `sibling,llc,other-package`. */
+export function parseResetters(text: string): Resetter[] {
+  return parseChoices(text, '--resetter', RESETTERS);
 }

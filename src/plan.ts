@@ -1,5 +1,8 @@
 import { native } from './native.js';
 import type { Options, Race } from './options.js';
+import { UsageError } from './errors.js';
+import { placeLanes, placementLabel, type Placement, type Resetter } from './placement.js';
+import type { Topology } from './topology.js';
 
 export interface LanePlan {
   /** CPU the victim (worker) thread is pinned to; -1 where the OS cannot pin. */
@@ -15,6 +18,8 @@ export interface StepPlan {
   threads: number;
   /** More threads than CPUs this process may use: timing is shared, not per core. */
   oversubscribed: boolean;
+  /** How the lanes' CPUs were chosen (--placement, --resetter): "linear", "spread, resetter sibling". */
+  placement?: string;
 }
 
 export interface Plan {
@@ -40,24 +45,44 @@ export function stepShape(cores: number, race: Race, allowedCount: number): Pick
   return { threads, oversubscribed: threads > allowedCount };
 }
 
+/** Every allowed CPU its own core of one package: what placement sees without a topology. */
+function flatTopology(allowed: number[]): Topology {
+  return {
+    source: 'none', packages: 1, cores: allowed.length, cpus: allowed.length, notes: [],
+    groups: { packages: [allowed], cores: allowed.map((c) => [c]), nodes: [allowed], llcs: allowed.map((c) => [c]) },
+  };
+}
+
 /**
- * Which CPU each lane gets is the native core's rule (native/src/plan.c), the
- * same one close-stress-core runs by: victim on the i-th allowed CPU, its
- * resetter on the next.
+ * One step per placement, resetter position and core count (placements
+ * outermost, so a sweep over placements repeats the core sweep for each).
+ * The default (linear, resetter next) is the native core's rule
+ * (native/src/plan.c), the one close-stress-core runs by: victim on the i-th
+ * allowed CPU, its resetter on the next. Other placements and --resetter
+ * positions read the topology (placement.ts).
  */
 export function buildPlan(
   options: Options,
   allowedCpus: number[],
   canPin: boolean,
   laneCap: { lanes: number; reason: string } = { lanes: Infinity, reason: '' },
+  topology: Topology = flatTopology(allowedCpus),
 ): Plan {
   const cross = options.race === 'cross-thread';
+  const placements: Placement[] = options.placements ?? ['linear'];
+  const resetters: Array<Resetter | undefined> = cross ? (options.resetters ?? ['next']) : [undefined];
+  if (!canPin && (placements.some((p) => p !== 'linear') || resetters.some((r) => (r ?? 'next') !== 'next'))) {
+    throw new UsageError('--placement and --resetter need pinning, and this OS cannot pin threads to CPUs (threads float)');
+  }
   const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
   const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
-  const steps = fits.map((cores): StepPlan => {
-    const lanes = native().planLanes(cores, cross, allowedCpus, canPin);
-    return { cores, lanes, ...stepShape(cores, options.race, allowedCpus.length) };
-  });
+  const shapes = placements.flatMap((placement) => resetters.map((resetter) => ({ placement, resetter })));
+  const steps = shapes.flatMap(({ placement, resetter }) => fits.map((cores): StepPlan => {
+    const lanes = placement === 'linear' && (resetter ?? 'next') === 'next'
+      ? native().planLanes(cores, cross, allowedCpus, canPin)
+      : placeLanes(cores, placement, resetter, topology, allowedCpus).map((l) => ({ cpu: l.cpu, resetCpu: cross ? l.resetCpu : -1 }));
+    return { cores, lanes, ...stepShape(cores, options.race, allowedCpus.length), placement: placementLabel(placement, resetter) };
+  }));
   return {
     race: options.race,
     iterations: options.iterations,

@@ -6,6 +6,8 @@ import { closeExpectation } from './kernel-versions.js';
 import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
+import { describeTopology } from './topology.js';
+import { netRxShare, type NetRxShare } from './softirq.js';
 
 function stepLength(options: Options): string {
   const each = options.durationMs !== undefined ? `${options.durationMs / 1000}s per step` : `${fmtInt(options.iterations)} trials per step`;
@@ -20,7 +22,7 @@ export function latencyLines(steps: StepResult[]): string[] {
     for (const kind of ['ok', 'error'] as const) {
       const h = s.latency?.close?.[kind];
       const p = h && percentiles(h);
-      if (p) rows.push([String(s.cores), kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtDuration(p[q.key])), fmtDuration(p.max)]);
+      if (p) rows.push([`${s.cores}${s.placement !== undefined && s.placement !== 'linear' ? ` (${s.placement})` : ''}`, kind === 'ok' ? 'returned 0' : 'failed', fmtInt(p.count), ...PERCENTILES.map((q) => fmtDuration(p[q.key])), fmtDuration(p.max)]);
     }
   }
   if (rows.length === 0) return [];
@@ -60,9 +62,12 @@ function table(headers: string[], rows: string[][]): string {
 export function renderTable(result: RunResult): string {
   const { options, environment: env, steps } = result;
   const errnos = [...new Set(steps.flatMap((s) => Object.keys(s.calls.close.errors)))].sort();
-  const headers = ['cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
+  // The default placement is named once in the header; any other gets a column.
+  const placed = steps.some((s) => s.placement !== undefined && s.placement !== 'linear');
+  const headers = ['cores', ...(placed ? ['placement'] : []), 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
   const rows = steps.map((s) => [
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
+    ...(placed ? [s.placement ?? 'linear'] : []),
     String(s.threads),
     fmtInt(s.trials) + (s.interrupted ? '!' : ''),
     fmtThroughput(s.trialsPerSec, s.throughput),
@@ -80,7 +85,9 @@ export function renderTable(result: RunResult): string {
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
-      (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float'),
+      (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float') +
+      (env.cpu.canPin && !placed ? '; placement linear (lane i on the i-th allowed CPU)' : ''),
+    ...(env.topology ? [`topology: ${describeTopology(env.topology)}`] : []),
     expectationLine(result),
     '',
     table(headers, rows),
@@ -125,18 +132,23 @@ export function renderTable(result: RunResult): string {
   }
   const loaded = steps.filter((s) => s.load);
   if (loaded.length > 0) {
-    out.push(`machine load (1-minute average, before -> after each step): ${loaded.map((s) => `${s.cores} cores ${s.load!.before[0]!.toFixed(2)} -> ${s.load!.after[0]!.toFixed(2)}`).join(', ')}`);
+    out.push(`machine load (1-minute average, before -> after each step): ${loaded.map((s) => `${stepName(s)} ${s.load!.before[0]!.toFixed(2)} -> ${s.load!.after[0]!.toFixed(2)}`).join(', ')}`);
   }
   const preload = Object.entries(env.preload ?? {});
   if (preload.length > 0) {
     out.push(`note: ${preload.map(([k, v]) => `${k}=${v}`).join(' ')} was set: code loaded this way can change what the syscalls return.`);
   }
-  out.push(...kernelSection(result), ...raceLostLines(result), ...probeSection(result), ...skewSection(result));
+  out.push(...kernelSection(result), ...raceLostLines(result), ...netRxSection(result), ...probeSection(result), ...skewSection(result));
   out.push(...latencyLines(steps));
   out.push(verdictLine(result));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
 
+
+/** "4 cores", or "4 cores (spread)" when the step was placed other than linearly. */
+export function stepName(s: StepResult): string {
+  return `${s.cores} cores${s.placement !== undefined && s.placement !== 'linear' ? ` (${s.placement})` : ''}`;
+}
 
 /** The kernel's word on the injection: RSTs sent per resetting close, per step. */
 function kernelSection(result: RunResult): string[] {
@@ -150,7 +162,7 @@ function kernelSection(result: RunResult): string[] {
   const out = [
     ...gone,
     `kernel (${first.source}, machine-wide: other traffic adds to it): ${counter.name} per resetting close: ` +
-      per.map(({ s, r }) => `${s.cores} cores ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
+      per.map(({ s, r }) => `${stepName(s)} ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
   if (counter.name !== 'OutRsts' && counter.meaning) out.push(`  (${counter.name}: ${counter.meaning})`);
   for (const { s, r } of per) {
@@ -158,6 +170,34 @@ function kernelSection(result: RunResult): string[] {
       out.push(`warning: ${s.cores}-core step: the kernel counted fewer RSTs than resetting closes (${r.toFixed(2)} per close): the RST injection did not happen and this step is not evidence.`);
     }
   }
+  return out;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** Where the kernel did each step's receive work (the RSTs' among it): the race's precondition. */
+function netRxSection(result: RunResult): string[] {
+  const steps = result.steps.filter((s) => s.netRx);
+  const first = steps[0]?.netRx;
+  if (!first) return [];
+  const processed = steps.some((s) => s.netRx?.processedPerCpu);
+  const out = [
+    `receive work per step, machine-wide (other traffic adds to it): ${first.unit} (${first.source})` +
+      (processed ? ' and packets processed (/proc/net/softnet_stat)' : '') + ':',
+  ];
+  const split = (share: NetRxShare | undefined, cross: boolean): string =>
+    share
+      ? `${pct(share.victims)} on the victims' CPUs${cross ? `, ${pct(share.resetters)} on the resetters' other CPUs` : ''}, ${pct(share.elsewhere)} elsewhere, of ${fmtInt(share.total)}`
+      : 'none counted';
+  for (const s of steps) {
+    const cross = s.lanes.some((l) => l.resetCpu >= 0);
+    const victims = cpuRanges(s.lanes.map((l) => l.cpu).filter((c) => c >= 0));
+    out.push(
+      `  ${stepName(s)} (victims on ${victims}): ${processed ? 'NET_RX runs ' : ''}${split(netRxShare(s), cross)}` +
+        (processed ? `; packets ${split(netRxShare(s, 'processedPerCpu'), cross)}` : ''),
+    );
+  }
+  for (const n of first.notes ?? []) out.push(`  (${n})`);
   return out;
 }
 

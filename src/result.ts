@@ -146,8 +146,19 @@ export function stepResult(step: StepTally, kernel?: KernelId): StepResult {
   };
 }
 
-/** Adds `scaling` to every step, against the 1-core step (else the smallest). */
+/**
+ * Adds `scaling` to every step, against the 1-core step (else the smallest)
+ * of the same placement: a sweep over placements has one baseline each.
+ */
 export function withScaling(steps: StepResult[], allowedCpus = Infinity): StepResult[] {
+  const placements = [...new Set(steps.map((s) => s.placement))];
+  if (placements.length > 1) {
+    const scaled = new Map(placements.flatMap((p) => {
+      const group = steps.filter((s) => s.placement === p);
+      return withScaling(group, allowedCpus).map((r, i) => [group[i]!, r] as const);
+    }));
+    return steps.map((s) => scaled.get(s)!);
+  }
   const measured = steps.filter((s) => s.trialsPerSec > 0);
   const base = measured.find((s) => s.cores === 1) ?? [...measured].sort((a, b) => a.cores - b.cores)[0];
   if (!base) return steps;

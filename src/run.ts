@@ -84,11 +84,11 @@ async function testFinishDelay(): Promise<void> {
 export async function run(options: Options, progress: Progress, log: Logger, signals: StopSignals): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
-  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores)));
+  const environment = captureEnvironment(platform);
+  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores)), environment.topology);
   if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
-  const environment = captureEnvironment(platform);
   const race = raceOf(options);
   const journal = options.journal ? JournalWriter.open(options.journal, { tool: environment.tool, options, race, environment, startedAt }) : undefined;
   const outcome = (result: RunResult, exitCode: number): RunOutcome => ({

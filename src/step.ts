@@ -8,6 +8,7 @@ import type { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
 import { tallyStep, type StepTally } from './tally.js';
 import { giveUpWhenNothingConnects } from './watchdog.js';
+import { netRxDelta, readNetRx } from './softirq.js';
 
 /** Everything one measurement needs; built once per run. */
 export interface StepContext {
@@ -48,11 +49,15 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   try {
     const handedNs = process.hrtime.bigint();
     const before = readCounters();
+    const rxBefore = readNetRx(ctx.platform.os);
     const stopWatching = giveUpWhenNothingConnects(step, memory, ctx.platform);
     const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(stopWatching);
+    const rx = netRxDelta(rxBefore, readNetRx(ctx.platform.os));
     const after = readCounters();
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
     tally.kernel = kernelCheck(before, after);
+    if (step.placement !== undefined) tally.placement = step.placement;
+    if (rx) tally.netRx = rx;
     const started = startup(handedNs, memory.firstStartNs());
     if (started) tally.startup = started;
     ctx.progress.endStep(tally.trials);

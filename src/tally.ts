@@ -7,6 +7,7 @@ import { mergeKernelChecks, type KernelCheck } from './kernel.js';
 import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
 import { mergeHistograms } from './latency.js';
+import { mergeNetRx, type NetRxWork } from './softirq.js';
 
 export type CallName = (typeof CALLS)[number];
 export type StageName = (typeof STAGES)[number];
@@ -93,6 +94,10 @@ export interface StepTally {
     /** Each repeat's own outcomes (absent in results written before they were kept): the between-repeat spread. */
     calls?: Array<Record<string, Outcomes>>;
   };
+  /** How the lanes' CPUs were chosen (--placement, --resetter). */
+  placement?: string;
+  /** Receive-side network work per CPU over the step (machine-wide): where the RSTs were processed. */
+  netRx?: NetRxWork;
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -293,6 +298,7 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
     const kernel = mergeKernelChecks(out.kernel, t.kernel);
     if (kernel) out.kernel = kernel;
+    if (out.netRx && t.netRx) mergeNetRx(out.netRx, t.netRx);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { judge, type BisectRule } from './bisect.js';
 import type { RunResult, StepResult, Verdict } from './result.js';
+import { placementLabel } from './placement.js';
 
 /**
  * Kernel CI runs tests through its own harnesses: kselftest and KernelCI read
@@ -16,6 +17,8 @@ export type TapExit = (typeof TAP_EXIT)[keyof typeof TAP_EXIT];
 
 export interface TapPoint {
   cores: number;
+  /** The step's --placement (and --resetter) label; 'linear' by default. */
+  placement: string;
   outcome: 'ok' | 'not ok' | 'skip';
   reason: string;
   step?: StepResult;
@@ -45,12 +48,16 @@ function measuredPoint(result: RunResult, step: StepResult, rule: BisectRule | u
 /** Every planned step, in order: measured, skipped before it ran, or never reached. */
 export function tapPoints(result: RunResult, rule?: BisectRule): TapPoint[] {
   const notRun = result.status === 'interrupted' ? 'interrupted before this step' : `not run: ${result.error ?? 'the run stopped'}`;
-  return result.options.cores.map((cores) => {
-    const step = result.steps.find((s) => s.cores === cores);
-    if (step) return { cores, step, ...measuredPoint(result, step, rule) };
+  const cross = result.options.race === 'cross-thread';
+  // A sweep over placements plans every core count once per placement, as plan.ts does.
+  const labels = (result.options.placements ?? ['linear']).flatMap((p) =>
+    (cross ? (result.options.resetters ?? ['next']) : [undefined]).map((r) => placementLabel(p, r)));
+  return labels.flatMap((placement) => result.options.cores.map((cores): TapPoint => {
+    const step = result.steps.find((s) => s.cores === cores && (s.placement ?? 'linear') === placement);
+    if (step) return { cores, placement, step, ...measuredPoint(result, step, rule) };
     const skipped = result.skipped?.find((s) => s.cores === cores);
-    return { cores, outcome: 'skip', reason: skipped?.reason ?? notRun };
-  });
+    return { cores, placement, outcome: 'skip', reason: skipped?.reason ?? notRun };
+  }));
 }
 
 /** The figures a CI log shows under a test point, named as in the JSON result. */
@@ -70,6 +77,7 @@ function figures(step: StepResult, reason: string): Record<string, unknown> {
   return {
     verdict: reason,
     cores: step.cores,
+    ...(step.placement !== undefined && step.placement !== 'linear' && { placement: step.placement }),
     threads: step.threads,
     oversubscribed: step.oversubscribed,
     trials: step.trials,
@@ -83,7 +91,8 @@ function figures(step: StepResult, reason: string): Record<string, unknown> {
   };
 }
 
-const coresText = (n: number): string => `${n} core${n === 1 ? '' : 's'}`;
+const coresText = (n: number, placement = 'linear'): string =>
+  `${n} core${n === 1 ? '' : 's'}${placement === 'linear' ? '' : ` (${placement})`}`;
 
 // '#' starts a directive in a TAP description; a newline would end the line.
 const clean = (text: string): string => text.replace(/[#\n]/g, ' ');
@@ -104,11 +113,11 @@ export function renderTap(result: RunResult, rule?: BisectRule): { text: string;
     // kyua and kselftest read "1..0 # SKIP" as a program that skipped as a whole.
     const first = points[0]?.reason ?? 'no step planned';
     lines.push(`1..0 # SKIP ${clean(first)}`);
-    for (const p of points) lines.push(`# ${coresText(p.cores)}: ${clean(p.reason)}`);
+    for (const p of points) lines.push(`# ${coresText(p.cores, p.placement)}: ${clean(p.reason)}`);
   } else {
     lines.push(`1..${points.length}`);
     points.forEach((p, i) => {
-      const head = `${p.outcome === 'not ok' ? 'not ok' : 'ok'} ${i + 1} - ${coresText(p.cores)}`;
+      const head = `${p.outcome === 'not ok' ? 'not ok' : 'ok'} ${i + 1} - ${coresText(p.cores, p.placement)}`;
       lines.push(p.outcome === 'skip' ? `${head} # SKIP ${clean(p.reason)}` : `${head}: ${clean(p.reason)}`);
       if (p.step) lines.push(...yamlBlock(figures(p.step, p.reason)));
     });

@@ -28,3 +28,14 @@ test('the bench reference loop builds and reports every trial it was asked for, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the bench\'s lane-cost table gives RSS and start-up per lane and their ratio to the smallest lane count\'s', async () => {
+  const { laneCostLines } = await import('../scripts/bench.mjs');
+  const MiB = 1024 * 1024;
+  const text = laneCostLines([
+    { lanes: 16, peakRssBytes: 160 * MiB, wallMs: 1000, poolStartMs: 320, trialsPerSec: 16000 },
+    { lanes: 64, peakRssBytes: 320 * MiB, wallMs: 2000, poolStartMs: 2560, trialsPerSec: 32000 },
+  ], 2e4).join('\n');
+  assert.match(text, /^ +16 +160 +10\.00 +1\.00 +1000 +320 +20\.00 +1\.00 +1,000$/m);
+  assert.match(text, /^ +64 +320 +5\.00 +0\.50 +2000 +2560 +40\.00 +2\.00 +500$/m, '64 lanes: half the RSS per lane, twice the start-up per lane');
+});

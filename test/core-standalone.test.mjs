@@ -215,12 +215,13 @@ test('a step whose every setup fails ends the run with 1, and report names the f
  * released descriptor number before fstat looked (released or reused).
  */
 function countsOf(step) {
-  // load: the machine's load average around a step is read by the CLI's step loop, not by the C core.
-  const { elapsedNs, trialsPerSec, scaling, startup, load, latency, kernel, lanes, throughput, victimFd, ...counts } = step;
+  // load (the machine's load average around a step) and netRx (receive work per CPU) are read by
+  // the CLI's step loop, not by the C core.
+  const { elapsedNs, trialsPerSec, scaling, startup, load, netRx, latency, kernel, lanes, throughput, victimFd, ...counts } = step;
   return {
     ...counts,
     victimFd: victimFd && { gone: victimFd.released + victimFd.reused, retained: victimFd.retained },
-    keys: Object.keys(step).filter((k) => k !== 'startup' && k !== 'load').sort(),
+    keys: Object.keys(step).filter((k) => !['startup', 'load', 'netRx'].includes(k)).sort(),
     lanes: lanes.map(({ trials, ...lane }) => lane),
     latencyCount: sum(Object.fromEntries(latency.close.ok.counts)) + sum(Object.fromEntries(latency.close.error.counts)),
     rstCounter: kernel?.rstCounter?.name,

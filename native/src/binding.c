@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -240,6 +241,48 @@ static napi_value fd_limit(napi_env env, napi_callback_info info) {
     return o;
 }
 
+/* sysctl(name): the value's raw bytes as a Buffer, or null where the name is
+ * unknown or the OS has no sysctl (Linux). TypeScript decodes them. */
+static napi_value sysctl_raw(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1], out;
+    CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    char name[256];
+    size_t name_len = 0;
+    if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
+        napi_throw_type_error(env, "ERR_CLOSE_STRESS_ARG", "sysctl(name) takes a string");
+        return NULL;
+    }
+    /* Tables such as net.isr.work can grow between the size query and the
+     * read: ask again with room to spare until the read fits. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        size_t len = 0;
+        int rc = cs_os_sysctl(name, NULL, &len);
+        if (rc == 0) {
+            len += len / 4 + 64;
+            void *buf = malloc(len);
+            if (!buf) {
+                napi_throw_error(env, "ENOMEM", "sysctl: out of memory");
+                return NULL;
+            }
+            rc = cs_os_sysctl(name, buf, &len);
+            if (rc == 0) {
+                napi_status st = napi_create_buffer_copy(env, len, buf, NULL, &out);
+                free(buf);
+                CHECK(env, st);
+                return out;
+            }
+            free(buf);
+            if (rc == -ENOMEM) continue;
+        }
+        if (rc == -ENOENT || rc == -ENOSYS || rc == -ENOTDIR || rc == -EOPNOTSUPP) break;
+        napi_throw_error(env, cs_errno_name(-rc), "sysctl read failed");
+        return NULL;
+    }
+    CHECK(env, napi_get_null(env, &out));
+    return out;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     napi_property_descriptor props[] = {
         {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
@@ -248,6 +291,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
         {"runLane", NULL, run_lane, NULL, NULL, NULL, napi_default, NULL},
         {"tcpCounters", NULL, tcp_counters, NULL, NULL, NULL, napi_default, NULL},
         {"fdLimit", NULL, fd_limit, NULL, NULL, NULL, napi_default, NULL},
+        {"sysctl", NULL, sysctl_raw, NULL, NULL, NULL, napi_default, NULL},
     };
     if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
         return NULL;

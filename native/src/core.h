@@ -153,6 +153,9 @@ int cs_os_pin_self(int cpu);                  /* 0 or errno */
 int cs_os_current_cpu(void);                  /* -1 when unknown */
 uint64_t cs_os_now_ns(void);
 const char *cs_os_name(void);
+/* sysctlbyname(3): 0, or -errno (-ENOSYS where the OS has no sysctl). buf NULL
+ * asks for the size in *len. */
+int cs_os_sysctl(const char *name, void *buf, size_t *len);
 
 /* Machine-wide TCP counters (counters.c): every connection on the host
  * counts, not only ours. `meaning` says what the kernel really counts. */

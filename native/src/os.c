@@ -23,6 +23,10 @@
 #include <sys/cpuset.h>
 #include <sched.h>
 #endif
+#if defined(__FreeBSD__) || defined(__APPLE__)
+#include <sys/types.h>
+#include <sys/sysctl.h>
+#endif
 
 const char *cs_os_name(void) {
 #if defined(__linux__)
@@ -140,4 +144,18 @@ uint64_t cs_os_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The raw bytes of a sysctl, for TypeScript to interpret (the topology XML,
+ * netisr's per-CPU work structs, hw.* counts): one reader for every name, so
+ * a new figure needs no C. Linux has no sysctlbyname; it reads /sys and /proc. */
+int cs_os_sysctl(const char *name, void *buf, size_t *len) {
+#if defined(__FreeBSD__) || defined(__APPLE__)
+    return sysctlbyname(name, buf, len, NULL, 0) == 0 ? 0 : -errno;
+#else
+    (void)name;
+    (void)buf;
+    (void)len;
+    return -ENOSYS;
+#endif
 }
