@@ -50,6 +50,7 @@ for (const race of ['same-thread', 'cross-thread']) {
     assert.ok(!Number.isNaN(Date.parse(run.startedAt)));
     assert.equal(end.type, 'end');
     assert.equal(end.status, 'completed');
+    assert.equal('error' in end, false, 'a completed run has no error on its end line');
     assert.ok(Date.parse(run.startedAt) <= Date.parse(end.finishedAt));
 
     assert.deepEqual(rest.map((s) => s.type), ['step', 'step']);
@@ -196,4 +197,18 @@ test('close-stress-core and close-stress agree under the close() shim: same step
   assert.equal(rep.code, 0, rep.stderr);
   assert.match(rep.stdout, /ECONNRESET/);
   assert.match(rep.stdout, /close\(\) returned errors POSIX does not allow \(ECONNRESET\)/);
+});
+
+test("a step whose every setup fails ends the journal as failed, and the end line's error names the setup errors", { skip }, async () => {
+  const { buildShim } = await import('./helpers/cli.mjs');
+  const r = spawnSync(core, ['--cores', '2', '--iterations', '300'], {
+    encoding: 'utf8', timeout: 60_000, env: { ...process.env, LD_PRELOAD: buildShim(), CLOSE_SHIM_FAIL_CONNECT_EVERY: '1' },
+  });
+  assert.equal(r.status, 1, r.stderr);
+  const records = parseJournal(r.stdout);
+  assert.deepEqual(records.map((x) => x.type), ['run', 'step', 'end'], 'no later step runs');
+  const end = records.at(-1);
+  assert.equal(end.status, 'failed');
+  assert.equal(end.error, "1-core step: every trial's setup failed (connect EADDRNOTAVAIL x300)");
+  assert.match(r.stderr, new RegExp(`^close-stress-core: failed: ${end.error.replace(/[()]/g, '\\$&')}$`, 'm'));
 });

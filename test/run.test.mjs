@@ -167,3 +167,22 @@ test('run flags before a subcommand are refused, not silently dropped', (t) => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^close-stress: error: --json is a run option; 'report' does not take it\n$/);
 });
+
+const hasTaskset = spawnSync('taskset', ['-c', '0,1', 'true']).status === 0;
+test('on Linux with two allowed CPUs every lane is pinned to the CPU the plan gave it', { skip: (process.platform !== 'linux' && 'pinning is checked where the OS can pin: Linux') || (!hasTaskset && 'needs taskset and CPUs 0 and 1') }, (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  // taskset makes the allowed set exactly {0, 1}: the plan then gives lane i CPU i
+  // and its resetter the other one.
+  const r = spawnSync('taskset', ['-c', '0,1', process.execPath, bin, '--cores', '2', '--no-sweep', '--iterations', '2000',
+    '--race', 'cross-thread', '--json', json, '-q'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(readFileSync(json, 'utf8'));
+  assert.deepEqual(res.environment.cpu.allowed, [0, 1]);
+  assert.equal(res.environment.cpu.canPin, true);
+  const [s] = res.steps;
+  assert.deepEqual(s.lanes.map((l) => [l.cpu, l.resetCpu, l.pinned]), [[0, 1, true], [1, 0, true]]);
+  for (const lane of s.lanes) {
+    assert.deepEqual(lane.cpusSeen, [lane.cpu], 'the victim thread ran only where it was pinned');
+    assert.deepEqual(lane.resetCpusSeen, [lane.resetCpu], 'the resetter thread ran only where it was pinned');
+  }
+});

@@ -53,6 +53,16 @@ test('a descriptor close() kept open after ECONNRESET is reported retained, and 
   assert.deepEqual(s.victimFd, { released: 0, retained: injected, reused: 0 });
 });
 
+test('a freed descriptor is reported released, never reused', (t) => {
+  // One lane, one thread between close() and the check: nothing else can take
+  // the number, so every descriptor close() freed must read back as released.
+  const { result, injected } = runUnderShim(t, ['--cores', '1', '--iterations', '1000'], 'release');
+  const [s] = result.steps;
+  assert.ok(injected >= 950, `injected ${injected}`);
+  assert.equal(s.calls.close.errors.ECONNRESET, injected);
+  assert.deepEqual(s.victimFd, { released: injected, retained: 0, reused: 0 });
+});
+
 test('a descriptor number taken by another file right after a failed close() is reported reused', (t) => {
   const { result, injected } = runUnderShim(t, ['--cores', '1', '--iterations', '1000'], 'reuse');
   const [s] = result.steps;
