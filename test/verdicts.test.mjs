@@ -295,6 +295,31 @@ test('errno numbers that share a name (the OS\'s aliases) are tallied under it t
   assert.deepEqual(t.achievedSkew, { samples: 6, medianNs: 100, p10Ns: -100, p90Ns: 100 });
 });
 
+test('latency histograms are sorted by bucket over lanes, kept apart by outcome; a lane that never started adds no time', () => {
+  const m = new StepMemory(layout, 3, 30);
+  put(m, 0, L.done, 10); put(m, 0, L.start_ns, 5000); put(m, 0, L.end_ns, 9000);
+  put(m, 0, L.close_latency, 4, 40);
+  put(m, 1, L.done, 10); put(m, 1, L.start_ns, 6000); put(m, 1, L.end_ns, 8000);
+  put(m, 1, L.close_latency, 6, 3);
+  put(m, 1, L.close_latency + layout.latencyBuckets * 8, 2, 0);
+  // lane 2 failed before its start gate: no start, no end
+  const t = tallyStep(plan(3), m, platform);
+  assert.equal(t.elapsedNs, 4000);
+  assert.deepEqual(t.latency.close.ok, { unit: 'ns', scheme: 'log-linear-16', counts: [[layout.latencyBucketLows[3], 6], [layout.latencyBucketLows[40], 4]] });
+  assert.deepEqual(t.latency.close.error, { unit: 'ns', scheme: 'log-linear-16', counts: [[layout.latencyBucketLows[0], 2]] });
+});
+
+test('a setup failure recorded without an errno still counts, as "none"; probe setup failures likewise', () => {
+  const m = new StepMemory(layout, 1, 10);
+  put(m, 0, L.done, 10); putCall(m, 0, 'close', 0, 7);
+  put(m, 0, L.setup + STAGES.indexOf('linger') * slot * 8, 3, 0);
+  put(m, 0, L.probe_setup, 1, 0);
+  const t = tallyStep(plan(1), m, platform, ['accept']);
+  assert.deepEqual(t.setupFailures, { linger: { none: 3 } });
+  assert.equal(t.setupFailed, 3);
+  assert.deepEqual(t.probeSetupFailures, { none: 1 });
+});
+
 test('two threads per lane report the achieved skew from its 10 ns buckets: median, p10 and p90', () => {
   const m = new StepMemory(layout, 1, 100);
   put(m, 0, L.done, 100);
@@ -364,6 +389,9 @@ test('merged tallies (repeats, skew points) add every count and keep the first p
   assert.deepEqual(laneless.lanes, a.lanes, 'a pass with fewer lanes adds nothing to the others');
   assert.deepEqual(mergeTallies([a, tally()]).kernel, { deltas: { OutRsts: 100 } }, 'a pass without counters leaves them');
   assert.equal(mergeTallies([tally(), b]).kernel, undefined);
+  const withProbe = tally({ ok: 10 });
+  withProbe.calls.shutdown = { ok: 4, errors: { ENOTCONN: 6 } };
+  assert.deepEqual(mergeTallies([tally({ ok: 10 }), withProbe]).calls.shutdown, { ok: 4, errors: { ENOTCONN: 6 } }, 'a call only a later pass made');
   assert.throws(() => mergeTallies([]), /at least one/);
 });
 
@@ -794,6 +822,18 @@ test('compare: default labels, an interval on the base side only, no latency blo
   assert.deepEqual(compareResults(b, b).cores[0].latency, { close: {} });
   delete b.environment;
   assert.equal(compareResults(a, b).new.os, '?');
+});
+
+test('compare renders a rise with a plus sign, no change as +0, and lists every core count only one run has', () => {
+  const up = renderComparison(compareResults(result([tally({ cores: 1, ok: 1000 })]), result([tally({ cores: 1, ok: 970, errors: { ECONNRESET: 30 } })])));
+  assert.match(up, /^close:outside POSIX +0 in 1,000: below 3\.0e-3 at 95% +30 in 1,000: 3\.00% \[[^\]]+\] +\+3\.0e-2 +1\.5e-9 +\*$/m);
+  const same = renderComparison(compareResults(result([tally({ cores: 1 })]), result([tally({ cores: 1 })])));
+  assert.match(same, /^close:outside POSIX .* \+0\.0e\+0 +1\.0$/m);
+  const c = compareResults(result([tally({ cores: 1 })]), result([tally({ cores: 1 }), tally({ cores: 2 }), tally({ cores: 4 })]));
+  assert.match(renderComparison(c), /only in new \(2,4\)\n$/);
+  const noClose = result([tally({ cores: 1 })]);
+  noClose.steps[0].latency = {};
+  assert.deepEqual(compareResults(noClose, noClose).cores[0].latency, { close: {} });
 });
 
 test('compare describes a side as events in calls with its interval, or the zero-event bound', () => {
