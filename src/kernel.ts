@@ -64,7 +64,8 @@ export function kernelCheck(before: CounterRead, after: CounterRead): KernelChec
 
 /** Two steps' checks as one (repeats, skew points); unavailable if either was. */
 export function mergeKernelChecks(a: KernelCheck | undefined, b: KernelCheck | undefined): KernelCheck | undefined {
-  if (!a || !b) return a ?? b;
+  // Counters from only some passes would be read against every pass's trials (RSTs per resetting close too low).
+  if (!a || !b) return undefined;
   if (a.unavailable) return a;
   if (b.unavailable) return structuredClone(b);
   const deltas = { ...a.deltas };

@@ -298,6 +298,7 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
     const kernel = mergeKernelChecks(out.kernel, t.kernel);
     if (kernel) out.kernel = kernel;
+    else delete out.kernel;
     if (out.netRx && t.netRx) mergeNetRx(out.netRx, t.netRx);
   }
   return out;

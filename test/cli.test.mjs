@@ -2,7 +2,11 @@
 // trial or thread; a valid run with tiny counts exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli, NO_STACK } from './helpers/spawn.mjs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli, NO_STACK, BIN } from './helpers/spawn.mjs';
 
 const BAD = [
   [['--cores', '99999'], /--cores takes at most 1024/],
@@ -32,11 +36,30 @@ test('each invalid invocation exits 2 with exactly one stderr line naming the fl
   }
 });
 
-test('--cores 99999 is refused before any worker thread starts', () => {
-  const r = runCli(['--cores', '99999', '-q']);
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/**
+ * Threads that set up an event loop of their own (epoll_create1 on Linux):
+ * Node's main thread and one helper, plus one per worker_threads Worker.
+ * libuv's pool and V8's platform threads never create one.
+ */
+function eventLoopThreads(args, t) {
+  const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'close-stress-cli-')), 'strace');
+  t.after(() => rmSync(path.dirname(log), { recursive: true, force: true }));
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=epoll_create,epoll_create1', '-o', log, process.execPath, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const tids = new Set(readFileSync(log, 'utf8').split('\n').filter((l) => /epoll_create/.test(l)).map((l) => l.split(' ')[0]));
+  return { r, threads: tids.size };
+}
+
+test('--cores 99999 is refused before any worker thread starts', { skip: (process.platform !== 'linux' || !hasStrace) && 'needs strace on Linux to watch threads start' }, (t) => {
+  const bare = eventLoopThreads(['-e', '0'], t).threads;
+  const { r, threads } = eventLoopThreads([BIN, '--cores', '99999', '-q'], t);
   assert.equal(r.status, 2);
   assert.equal(r.stdout, '', 'no table: nothing ran');
   assert.match(r.stderr, /^close-stress: error: --cores takes at most 1024 per step, not 99999\n$/);
+  assert.equal(threads, bare, 'no thread beyond those of a bare `node -e 0` set up an event loop');
+  // The same count sees the one worker a real 1-core run starts.
+  assert.equal(eventLoopThreads([BIN, '--cores', '1', '--iterations', '10', '-q'], t).threads, bare + 1);
 });
 
 test('valid flag combinations run to completion with tiny counts', (t) => {

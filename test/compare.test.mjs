@@ -10,8 +10,7 @@ import { assertValid } from './helpers/schema.mjs';
 const hist = (counts) => ({ unit: 'ns', scheme: 'log-linear-16', counts });
 
 /** A result as the tool writes it, with chosen counts: 1e6 victim closes per step. */
-function syntheticRun({ econnreset, race = 'same-thread', elapsedNs = 10e9, latencyLow = 640 }) {
-  const n = 1_000_000;
+function syntheticRun({ econnreset, race = 'same-thread', elapsedNs = 10e9, latencyLow = 640, n = 1_000_000 }) {
   const steps = Object.entries(econnreset).map(([cores, k]) =>
     stepResult({
       cores: Number(cores), threads: Number(cores), oversubscribed: false, trials: n, elapsedNs,
@@ -93,9 +92,37 @@ test('runs of different races are refused with exit 2 and one line naming the op
 test('different iteration counts still compare (rates are per call)', (t) => {
   const dir = tempDir(t);
   const run = syntheticRun({ econnreset: { 1: 3 } });
-  const other = { ...run, options: { ...run.options, iterations: 5000 } };
-  const r = runCli(['compare', write(dir, 'a.json', run), write(dir, 'b.json', other)]);
+  const other = syntheticRun({ econnreset: { 1: 0 }, n: 5000 });
+  const out = path.join(dir, 'cmp.json');
+  const r = runCli(['compare', write(dir, 'a.json', run), write(dir, 'b.json', other), '--json', out]);
   assert.equal(r.code, 0, r.stderr);
+  const [c] = JSON.parse(readFileSync(out, 'utf8')).cores;
+  const row = c.rows.find((x) => x.call === 'close' && x.outcome === 'outside POSIX');
+  assert.deepEqual([row.base.events, row.base.attempts, row.new.events, row.new.attempts], [3, 1_000_000, 0, 5000]);
+  assert.equal(row.base.rate, 3e-6);
+  assert.equal(row.difference, -3e-6);
+  // 1 - 0.05^(1/5000) = 5.99e-4: the bound of the smaller run, not of 1e6 calls
+  assert.match(r.stdout, /^close:outside POSIX\s+3 in 1e6: 3\.0e-6 \[[^\]]+\]\s+0 in 5,000: below 6\.0e-4 at 95%\s+-3\.0e-6\s+1\.0\s*$/m);
+  assert.match(r.stdout, /verdict \(1 cores\): no significant change in close\(\) outside POSIX \(3\.0e-6 -> 0, p=1\.0\)/);
+});
+
+test('compare applies Bonferroni over the rows of a core count', (t) => {
+  // 12 vs 3 in 1e6: Fisher two-sided p = 0.0352 (SciPy fisher_exact), below 0.05
+  // but above 0.05 / 2, the threshold for this core count's two rows
+  // (close:outside POSIX and close:ECONNRESET).
+  const dir = tempDir(t);
+  const out = path.join(dir, 'cmp.json');
+  const r = runCli(['compare', write(dir, 'a.json', syntheticRun({ econnreset: { 4: 12 } })),
+    write(dir, 'b.json', syntheticRun({ econnreset: { 4: 3 } })), '--json', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const [c] = JSON.parse(readFileSync(out, 'utf8')).cores;
+  assert.deepEqual(c.rows.map((x) => `${x.call}:${x.outcome}`), ['close:outside POSIX', 'close:ECONNRESET']);
+  for (const row of c.rows) {
+    assert.ok(Math.abs(row.pValue - 0.035155583502) < 1e-9, String(row.pValue));
+    assert.equal(row.significant, false, 'p = 0.035 is not below 0.05 / 2');
+  }
+  assert.match(c.verdict, /^no significant change in close\(\) outside POSIX \(1\.2e-5 -> 3\.0e-6, p=0\.035\)/);
+  assert.doesNotMatch(r.stdout, /\*$/m, 'no row is starred');
 });
 
 test('with --repeat on both sides, a throughput change is judged by its t intervals', (t) => {

@@ -93,6 +93,7 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     const recs = lines(`${json}.jsonl`);
     assert.equal(recs.at(-1).type, 'end');
     assert.equal(recs.at(-1).status, 'interrupted');
+    assert.equal(recs.at(-1).error, `stopped by ${signal}`, "the journal's end line says why the run stopped");
     assert.deepEqual(readJournal(`${json}.jsonl`).steps, result.steps, 'journal and result agree');
   });
 }

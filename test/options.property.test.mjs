@@ -2,10 +2,12 @@
 // the flag; every valid one yields the Options it says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import fc from 'fast-check';
 import { parseArgs } from '../dist/cli.js';
 import { MAX_CORES } from '../dist/options.js';
 import { UsageError } from '../dist/errors.js';
+import { runCli, sum, tempDir } from './helpers/cli.mjs';
 
 const CPUS = 2;
 const parse = (...args) => parseArgs(['node', 'close-stress', ...args], CPUS);
@@ -55,7 +57,7 @@ for (const flag of ['--iterations', '--cores']) {
   });
 }
 
-test('--iterations: a positive integer below 2^53 in any accepted spelling runs that many trials', () => {
+test('--iterations: a positive integer below 2^53 in any accepted spelling runs that many trials', (t) => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom('plain', 'underscores', 'exp'), (n, style) => {
       let text = String(n);
@@ -68,6 +70,15 @@ test('--iterations: a positive integer below 2^53 in any accepted spelling runs 
     }),
     RUNS,
   );
+  // and a real run does that many: each spelling of a small count, every trial accounted for
+  for (const [text, n] of [['1_234', 1234], ['2.5e3', 2500]]) {
+    const json = path.join(tempDir(t), 'r.json');
+    const r = runCli(['--cores', '2', '--iterations', text, '--json', json, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.result.options.iterations, n);
+    assert.deepEqual(r.result.steps.map((s) => [s.cores, s.trials]), [[1, n], [2, n]]);
+    for (const s of r.result.steps) assert.equal(s.calls.close.ok + sum(s.calls.close.errors) + s.setupFailed, n);
+  }
 });
 
 test('--iterations above 2^53 is refused, naming the bound', () => {
@@ -89,15 +100,18 @@ test(`--cores above the cap (${MAX_CORES}) is refused naming the cap, for a coun
 test('--cores: a count sweeps powers of two up to it; a list runs exactly its members; a repeated member is refused', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: MAX_CORES }), (n) => {
-      const cores = parse('--cores', String(n)).cores;
-      assert.equal(cores.at(-1), n);
+      const powers = [];
+      for (let p = 1; p < n; p *= 2) powers.push(p);
+      assert.deepEqual(parse('--cores', String(n)).cores, [...powers, n]);
       assert.deepEqual(parse('--cores', String(n), '--no-sweep').cores, [n]);
     }),
     RUNS,
   );
   fc.assert(
-    fc.property(fc.uniqueArray(fc.integer({ min: 1, max: MAX_CORES }), { minLength: 1, maxLength: 8 }), (list) => {
-      assert.deepEqual(parse('--cores', list.join(',')).cores.length, list.length === 1 ? parse('--cores', String(list[0])).cores.length : list.length);
+    fc.property(fc.uniqueArray(fc.integer({ min: 1, max: MAX_CORES }), { minLength: 2, maxLength: 8 }), (list) => {
+      // exactly its members, in the order given; no sweep fills the gaps
+      assert.deepEqual(parse('--cores', list.join(',')).cores, list);
+      assert.deepEqual(parse('--cores', list.join(','), '--no-sweep').cores, list);
     }),
     RUNS,
   );

@@ -9,7 +9,7 @@ import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 import { classify, hasPosixList, POSIX_ERRORS } from '../dist/posix.js';
 import { parseNs, parseProbes, parseSkew } from '../dist/options.js';
-import { mixedness, sweepPoints, windowCall } from '../dist/skew.js';
+import { sweepPoints, windowCall } from '../dist/skew.js';
 
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
@@ -63,7 +63,7 @@ test('the accept probe: Linux hands over a connection whose client reset before 
   assert.match(r.stdout, /probes, on the victim/);
 });
 
-test('a skew sweep on two threads draws the window: shutdown() ENOTCONN rises from near 0 to most trials', (t) => {
+test('a skew sweep on two threads draws the window: shutdown() ENOTCONN rises from near 0 to most trials, and the achieved skew is reported within 350 ns of the requested value', (t) => {
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '3000', '--race', 'cross-thread', '--probe', 'shutdown',
     '--skew', '-1us:6us:1us', '--json', json, '--quiet']);
@@ -77,8 +77,13 @@ test('a skew sweep on two threads draws the window: shutdown() ENOTCONN rises fr
   assert.ok(rates[0] < 0.05, `at -1us: ${rates[0]}`);
   assert.ok(Math.max(...rates) > 0.5, `rates ${rates.join(', ')}`);
   for (const p of s.skew.points) {
-    // The achieved skew follows the asked one (spin-waits, not sleeps).
-    assert.ok(Math.abs(p.achievedMedianNs - p.askedNs) < 1000, `asked ${p.askedNs}, achieved ${p.achievedMedianNs}`);
+    // The achieved skew follows the asked one (spin-waits, not sleeps): here
+    // the median lands 10-250 ns early, so 350 ns holds on a loaded machine
+    // and still catches a report shifted by half a microsecond.
+    assert.ok(Math.abs(p.achievedMedianNs - p.askedNs) < 350, `asked ${p.askedNs}, achieved ${p.achievedMedianNs}`);
+    assert.equal(p.achieved.medianNs, p.achievedMedianNs);
+    assert.ok(p.achieved.p10Ns <= p.achieved.medianNs && p.achieved.medianNs <= p.achieved.p90Ns, JSON.stringify(p.achieved));
+    assert.equal(p.achieved.samples, p.trials, 'one skew sample per trial');
     assert.equal(p.calls.close.ok + sum(p.calls.close.errors), p.trials);
   }
   assert.equal(s.trials, 8 * 3000);
@@ -86,7 +91,7 @@ test('a skew sweep on two threads draws the window: shutdown() ENOTCONN rises fr
   assert.match(r.stdout, /skew sweep: share of calls that failed/);
 });
 
-test('--skew auto searches, then runs the step at the most mixed skew it found', (t) => {
+test('auto skew picks the point whose failure share is nearest one half, then runs the step there', (t) => {
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '2000', '--race', 'cross-thread', '--probe', 'shutdown', '--skew', 'auto', '--json', json, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
@@ -98,9 +103,13 @@ test('--skew auto searches, then runs the step at the most mixed skew it found',
   assert.equal(final[0].askedNs, s.skew.chosenNs);
   assert.equal(s.trials, 2000);
   const searched = s.skew.points.filter((p) => p.search);
-  const best = Math.max(...searched.map((p) => mixedness(p.calls, 'shutdown')));
   const chosen = searched.find((p) => p.askedNs === s.skew.chosenNs);
-  assert.equal(mixedness(chosen.calls, 'shutdown'), best);
+  assert.ok(chosen, 'the chosen skew is one the search tried');
+  // Worked out here, not with the module's own scoring: the share of shutdown()
+  // calls that failed, and its distance from one half.
+  const share = (p) => sum(p.calls.shutdown.errors) / (p.calls.shutdown.ok + sum(p.calls.shutdown.errors));
+  const nearest = Math.min(...searched.map((p) => Math.abs(share(p) - 0.5)));
+  assert.equal(Math.abs(share(chosen) - 0.5), nearest, `chose ${chosen.askedNs} ns (share ${share(chosen)}); shares ${searched.map((p) => `${p.askedNs}:${share(p).toFixed(2)}`).join(' ')}`);
 });
 
 test('POSIX verdicts per syscall come from one table: ECONNRESET is allowed for send and recv, not close or shutdown', () => {

@@ -10,37 +10,68 @@ import { runCli, NO_STACK, isRoot, BIN, ROOT } from './helpers/spawn.mjs';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'close-stress-res-'));
 
-test('under ulimit -n 32 the run drops the steps whose lanes do not fit, says so, and records it', () => {
+// What the lane budget promises (src/limits.ts): each lane holds 8 descriptors,
+// 4 stay free for the run itself, the rest were open before any lane started.
+const lanesFitting = (limit, open) => Math.max(0, Math.floor((limit - open - 4) / 8));
+const BUDGET = /the descriptor limit \(ulimit -n (\d+)\) leaves room for (\d+) lane\(s\) \((\d+) open, 8 per lane\); raise it with ulimit -n (\d+)/;
+
+/** Checks one budget message's figures; returns them. */
+function budgetOf(text, limit) {
+  const m = BUDGET.exec(text);
+  assert.ok(m, `no lane-budget message in: ${text}`);
+  const [, named, lanes, open, raise] = m.map(Number);
+  assert.equal(named, limit, 'the message names the limit in force');
+  assert.ok(open >= 3 && open < limit, `open descriptors ${open}`);
+  assert.equal(lanes, lanesFitting(limit, open));
+  return { lanes, open, raise };
+}
+
+test('under ulimit -n 36 the run drops the steps whose lanes do not fit, says so, and records it', () => {
   const dir = tmp();
   try {
     const json = path.join(dir, 'r.json');
-    const r = runCli(['--cores', '4', '--iterations', '500', '-q', '--json', json], { shell: 'ulimit -n 32;', timeout: 30_000 });
+    const r = runCli(['--cores', '4', '--iterations', '500', '-q', '--json', json], { shell: 'ulimit -n 36;', timeout: 30_000 });
     assert.equal(r.signal, null, 'killed: a hang or a crash');
     assert.doesNotMatch(r.stderr, NO_STACK);
-    if (r.status === 0) {
-      assert.match(r.stdout, /4-core step skipped: the descriptor limit \(ulimit -n 32\).*raise it with ulimit -n \d+/);
-      const result = JSON.parse(readFileSync(json, 'utf8'));
-      assert.ok(result.skipped.some((s) => s.cores === 4));
-      assert.ok(result.steps.length >= 1);
-    } else {
-      // Node started with more descriptors open than here: no lane fits at all.
-      assert.equal(r.status, 1);
-      assert.match(r.stderr, /^close-stress: error: .*ulimit -n/);
-    }
+    assert.equal(r.status, 0, `the 1-core step fits under 36 descriptors: ${r.stderr}`);
+    const { lanes, raise } = budgetOf(r.stdout, 36);
+    assert.equal(lanes, 1, 'Node and the tool hold 20 to 27 descriptors before the first lane: one lane fits');
+    assert.match(r.stdout, /^2-core step skipped: the descriptor limit \(ulimit -n 36\)/m);
+    assert.match(r.stdout, /^4-core step skipped: the descriptor limit \(ulimit -n 36\)/m);
+    assert.equal(raise, 64, 'the fix names a limit that fits the 4-core step');
+    const result = JSON.parse(readFileSync(json, 'utf8'));
+    assert.equal(result.status, 'completed');
+    assert.deepEqual(result.steps.map((s) => [s.cores, s.trials]), [[1, 500]]);
+    assert.deepEqual(result.skipped.map((s) => s.cores), [2, 4]);
+    for (const s of result.skipped) assert.match(s.reason, BUDGET);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('under ulimit -n 28 and 24 the run stops with one line naming the limit and the fix', () => {
-  for (const n of [28, 24, 20]) {
-    const r = runCli(['--cores', '2', '--iterations', '500', '-q'], { shell: `ulimit -n ${n};`, timeout: 30_000 });
+test('under ulimit -n 40 and 44 a step that does not fit stops the run with one line naming the limit and the fix, and the fix works', () => {
+  for (const n of [40, 44]) {
+    const r = runCli(['--cores', '4', '--no-sweep', '--iterations', '500', '-q'], { shell: `ulimit -n ${n};`, timeout: 30_000 });
     assert.equal(r.signal, null, `ulimit -n ${n}: killed (hang or crash)`);
-    if (r.status === 0) continue; // fitted after all (a leaner Node): fine
     assert.equal(r.status, 1, `ulimit -n ${n}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
     const lines = r.stderr.split('\n').filter(Boolean);
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0], /descriptor limit.*ulimit -n/);
+    assert.match(lines[0], /^close-stress: error: the descriptor limit \(ulimit -n \d+\)/);
+    const { lanes, open, raise } = budgetOf(lines[0], n);
+    assert.ok(lanes < 4);
+    assert.ok(lanesFitting(raise, open) >= 4, `ulimit -n ${raise} fits 4 lanes`);
+    const fixed = runCli(['--cores', '4', '--no-sweep', '--iterations', '500', '-q'], { shell: `ulimit -n ${raise};`, timeout: 30_000 });
+    assert.equal(fixed.status, 0, `with the limit the message names (${raise}): ${fixed.stderr}`);
+  }
+});
+
+test('under ulimit -n 24, 28 and 32, too low for Node to load the tool, the run stops with one line naming the fix', () => {
+  for (const n of [24, 28, 32]) {
+    const r = runCli(['--cores', '2', '--iterations', '500', '-q'], { shell: `ulimit -n ${n};`, timeout: 30_000 });
+    assert.equal(r.signal, null, `ulimit -n ${n}: killed (hang or crash)`);
+    assert.equal(r.status, 1, `ulimit -n ${n}: ${r.stderr}`);
+    assert.equal(r.stderr, 'close-stress: error: too many open files while loading: the descriptor limit is too low; raise it with ulimit -n 1024\n');
   }
 });
 

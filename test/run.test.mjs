@@ -68,9 +68,48 @@ test('a --cores list runs exactly those core counts, in order', (t) => {
 test('stdout is the table and only the table; no progress bars when stderr is not a terminal', () => {
   const r = runCli(['--cores', '1', '--iterations', '1000']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /^close-stress \S+ on /);
-  assert.match(r.stdout, /cores\s+threads\s+trials\s+trials\/s\s+efficiency\s+close OK/);
-  assert.doesNotMatch(r.stderr, /█|\r/);
+  // The whole of stdout, section by section: header, step table, the notes below it (each of a
+  // known kind), latency table, verdict. Every line must be one of these.
+  const out = r.stdout.split('\n');
+  assert.equal(out.pop(), '', 'stdout ends with a newline');
+  const header = [
+    /^close-stress \S+ on .+$/,
+    /^race: same-thread; RST sent by the server, victim close\(\) on the client; IPv4 loopback; 1,000 trials per step$/,
+    /^CPUs allowed: .+$/,
+    /^topology: .+$/,
+    /^kernel: .+; close\(\) when the RST wins the race: .+$/,
+    /^$/,
+    /^cores +threads +trials +trials\/s +efficiency +close OK +setup fail +outside POSIX \[95% CI\] +CPUs seen$/,
+    /^ +1 +1 +1,000 +[\d,]+ +100% +[\d,]+ +[\d,]+ +[\d,]+ \([^)]+\) +\S+$/,
+    /^$/,
+  ];
+  header.forEach((re, i) => assert.match(out[i] ?? '', re, `stdout line ${i + 1}`));
+  const latencyAt = out.indexOf('victim close() latency (bucket upper bounds):');
+  assert.ok(latencyAt > header.length, r.stdout);
+  const notes = [
+    /^$/,
+    /^machine load \(1-minute average, before -> after each step\): 1 cores \d+\.\d\d -> \d+\.\d\d$/,
+    /^kernel \(.+\): OutRsts per resetting close: 1 cores \d+\.\d\d$/,
+    /^race lost \(kernel counter\): unavailable: .+$/,
+    /^receive work per step, machine-wide .+:$/,
+    /^ {2}1 cores \(victims on \d+\): NET_RX runs .+$/,
+    /^hits .+$/,
+  ];
+  for (const [i, line] of out.slice(header.length, latencyAt).entries()) {
+    assert.ok(notes.some((re) => re.test(line)), `stdout line ${header.length + i + 1} is no known note: ${line}`);
+  }
+  const latencyRows = out.filter((l) => /^ +1 +(returned 0|failed) /.test(l)).length;
+  assert.ok(latencyRows === 1 || latencyRows === 2, 'one latency row per close() outcome');
+  const tail = [
+    /^victim close\(\) latency \(bucket upper bounds\):$/,
+    /^cores +close\(\) +count +p50 +p90 +p99 +p99\.9 +max$/,
+    ...Array(latencyRows).fill(/^ +1 +(returned 0|failed) +[\d,]+( +[\d.]+[nmu]?s){5}$/),
+    /^$/,
+    /^verdict: .+\.$/,
+  ];
+  assert.equal(out.length - latencyAt, tail.length, r.stdout);
+  tail.forEach((re, i) => assert.match(out[latencyAt + i], re, `stdout line ${latencyAt + i + 1}`));
+  assert.equal(r.stderr, '', 'nothing on stderr: no progress bars, no log lines at the default level');
 });
 
 test('--log-file gets structured events: start, each step, end', (t) => {
@@ -166,4 +205,23 @@ test('run flags before a subcommand are refused, not silently dropped', (t) => {
   const r = runCli(['--json', path.join(path.dirname(json), 'other.json'), 'report', json]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^close-stress: error: --json is a run option; 'report' does not take it\n$/);
+});
+
+const hasTaskset = spawnSync('taskset', ['-c', '0,1', 'true']).status === 0;
+test('on Linux with two allowed CPUs every lane is pinned to the CPU the plan gave it', { skip: (process.platform !== 'linux' && 'pinning is checked where the OS can pin: Linux') || (!hasTaskset && 'needs taskset and CPUs 0 and 1') }, (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  // taskset makes the allowed set exactly {0, 1}: the plan then gives lane i CPU i
+  // and its resetter the other one.
+  const r = spawnSync('taskset', ['-c', '0,1', process.execPath, bin, '--cores', '2', '--no-sweep', '--iterations', '2000',
+    '--race', 'cross-thread', '--json', json, '-q'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(readFileSync(json, 'utf8'));
+  assert.deepEqual(res.environment.cpu.allowed, [0, 1]);
+  assert.equal(res.environment.cpu.canPin, true);
+  const [s] = res.steps;
+  assert.deepEqual(s.lanes.map((l) => [l.cpu, l.resetCpu, l.pinned]), [[0, 1, true], [1, 0, true]]);
+  for (const lane of s.lanes) {
+    assert.deepEqual(lane.cpusSeen, [lane.cpu], 'the victim thread ran only where it was pinned');
+    assert.deepEqual(lane.resetCpusSeen, [lane.resetCpu], 'the resetter thread ran only where it was pinned');
+  }
 });

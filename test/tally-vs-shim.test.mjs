@@ -53,6 +53,16 @@ test('a descriptor close() kept open after ECONNRESET is reported retained, and 
   assert.deepEqual(s.victimFd, { released: 0, retained: injected, reused: 0 });
 });
 
+test('a freed descriptor is reported released, never reused', (t) => {
+  // One lane, one thread between close() and the check: nothing else can take
+  // the number, so every descriptor close() freed must read back as released.
+  const { result, injected } = runUnderShim(t, ['--cores', '1', '--iterations', '1000'], 'release');
+  const [s] = result.steps;
+  assert.ok(injected >= 950, `injected ${injected}`);
+  assert.equal(s.calls.close.errors.ECONNRESET, injected);
+  assert.deepEqual(s.victimFd, { released: injected, retained: 0, reused: 0 });
+});
+
 test('a descriptor number taken by another file right after a failed close() is reported reused', (t) => {
   const { result, injected } = runUnderShim(t, ['--cores', '1', '--iterations', '1000'], 'reuse');
   const [s] = result.steps;
@@ -88,8 +98,12 @@ test('setup failures are tallied by stage and errno, apart from close outcomes, 
     assert.ok(failed >= 290 && failed <= 310, `connect failures ${failed}`);
     assert.equal(s.setupFailed, failed);
     assert.equal(s.calls.close.ok + sum(s.calls.close.errors) + failed, 3000);
+    // the table's setup fail column is that count, apart from close OK and ECONNRESET
+    const fmt = (n) => n.toLocaleString('en-US');
+    const row = new RegExp(`^ +${s.cores} +${s.threads} +3,000 +[\\d,]+ +\\d+% +${fmt(s.calls.close.ok)} +${fmt(s.calls.close.errors.ECONNRESET ?? 0)} +${fmt(failed)} `, 'm');
+    assert.match(r.stdout, row);
   }
-  assert.match(r.stdout, /setup/);
+  assert.match(r.stdout, /^setup failures by stage: connect:EADDRNOTAVAIL$/m, 'the stage and errno are named');
 });
 
 test('a step whose every setup fails stops the run with a clear error and exit 1', (t) => {
