@@ -2,7 +2,7 @@ import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
-import { callsMade, failedShare, sumCounts } from './tally.js';
+import { callsMade, failedShare, sumCounts, type SkewStats } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 
@@ -163,6 +163,11 @@ function probeSection(result: RunResult): string[] {
   return [...lines, ''];
 }
 
+/** An achieved-skew quantile; one in the histogram's overflow bucket is a bound, and says so. */
+function achievedText(stats: SkewStats, ns: number): string {
+  return stats.beyond && Math.abs(ns) >= stats.beyond.beyondNs ? `${ns < 0 ? '<=' : '>='}${fmtSkew(ns)}` : fmtSkew(ns);
+}
+
 /** The shape of the race window: outcome rates per achieved skew. */
 function skewSection(result: RunResult): string[] {
   const out: string[] = [];
@@ -170,15 +175,15 @@ function skewSection(result: RunResult): string[] {
     if (!s.skew) {
       if (s.achievedSkew) {
         const a = s.achievedSkew;
-        out.push(`${s.cores} cores: victim started ${fmtSkew(a.medianNs)} after the resetter (median; 10-90%: ${fmtSkew(a.p10Ns)} to ${fmtSkew(a.p90Ns)}).`);
+        out.push(`${s.cores} cores: victim started ${achievedText(a, a.medianNs)} after the resetter (median; 10-90%: ${achievedText(a, a.p10Ns)} to ${achievedText(a, a.p90Ns)}).`);
       }
       continue;
     }
     const calls = [...new Set([...(result.options.probes ?? []).filter((p) => p !== 'accept'), 'close'])];
     const rows = s.skew.points.map((p) => [
       `${fmtSkew(p.askedNs)}${p.search ? '' : s.skew?.mode === 'auto' ? ' <' : ''}`,
-      fmtSkew(p.achievedMedianNs),
-      `${fmtSkew(p.achieved.p10Ns)}..${fmtSkew(p.achieved.p90Ns)}`,
+      achievedText(p.achieved, p.achievedMedianNs),
+      `${achievedText(p.achieved, p.achieved.p10Ns)}..${achievedText(p.achieved, p.achieved.p90Ns)}`,
       fmtInt(p.trials),
       ...calls.map((c) => {
         const share = failedShare(p.calls[c]);

@@ -15,12 +15,17 @@ export interface Histogram {
   counts: Array<[number, number]>;
 }
 
-/** Achieved skew: victim start minus resetter start, in 10 ns buckets. */
+/**
+ * Achieved skew: victim start minus resetter start; 10 ns buckets within
+ * +-10 us, log-linear ones (16 per power of two) beyond.
+ */
 export interface SkewStats {
   samples: number;
   medianNs: number;
   p10Ns: number;
   p90Ns: number;
+  /** Samples past the histogram's last bucket (|skew| >= beyondNs): quantiles there are lower bounds. */
+  beyond?: { samples: number; beyondNs: number };
 }
 
 /** One point of a skew sweep or search: what was asked, what was achieved, what happened. */
@@ -137,19 +142,42 @@ const toHistogram = (m: Map<number, number>): Histogram => ({
 });
 
 
-/** Quantiles of the achieved skew from its 10 ns buckets (bucket centres). */
-export function skewStats(counts: number[], bucketNs: number, half: number): SkewStats | undefined {
-  const samples = counts.reduce((a, b) => a + b, 0);
+/** The far rows of the achieved skew: counts by |skew| in the latency buckets, below and above the fine range. */
+export interface SkewFar {
+  below: number[];
+  above: number[];
+  /** Lower bound in ns of each bucket (the latency buckets'). */
+  lows: number[];
+}
+
+/**
+ * Quantiles of the achieved skew: each sample stands for its bucket's lower
+ * edge in the fine range and its bucket's middle beyond it (where a bucket is
+ * 1/16 of a power of two wide). The last far bucket also holds whatever lies
+ * past it: samples there are counted in `beyond`, never read as measured.
+ */
+export function skewStats(counts: number[], bucketNs: number, half: number, far?: SkewFar): SkewStats | undefined {
+  const last = far ? far.lows.length - 1 : -1;
+  const mid = (b: number): number => (b < last ? (far!.lows[b]! + far!.lows[b + 1]!) / 2 : far!.lows[b]!);
+  const ordered: Array<[number, number]> = [];
+  if (far) for (let b = far.below.length - 1; b >= 0; b--) if (far.below[b]) ordered.push([-mid(b), far.below[b]!]);
+  counts.forEach((n, i) => { if (n) ordered.push([(i - half) * bucketNs, n]); });
+  if (far) far.above.forEach((n, b) => { if (n) ordered.push([mid(b), n]); });
+  const samples = ordered.reduce((a, [, n]) => a + n, 0);
   if (samples === 0) return undefined;
   const at = (q: number): number => {
     let seen = 0;
-    for (let i = 0; i < counts.length; i++) {
-      seen += counts[i]!;
-      if (seen >= q * samples) return (i - half) * bucketNs;
+    for (const [v, n] of ordered) {
+      seen += n;
+      if (seen >= q * samples) return v;
     }
-    return half * bucketNs;
+    return ordered[ordered.length - 1]![0];
   };
-  return { samples, medianNs: at(0.5), p10Ns: at(0.1), p90Ns: at(0.9) };
+  const beyond = far ? (far.below[last] ?? 0) + (far.above[last] ?? 0) : 0;
+  return {
+    samples, medianNs: Math.round(at(0.5)), p10Ns: Math.round(at(0.1)), p90Ns: Math.round(at(0.9)),
+    ...(beyond > 0 && { beyond: { samples: beyond, beyondNs: far!.lows[last]! } }),
+  };
 }
 
 /** Reads a finished (or stopped) step's memory into plain numbers. */
@@ -163,6 +191,11 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
   const latencyOk = new Map<number, number>();
   const latencyError = new Map<number, number>();
   const skewCounts = new Array<number>(layout.skewBuckets).fill(0);
+  const skewFar: SkewFar = {
+    below: new Array<number>(layout.latencyBuckets).fill(0),
+    above: new Array<number>(layout.latencyBuckets).fill(0),
+    lows: layout.latencyBucketLows,
+  };
   const setupFailures: StepTally['setupFailures'] = {};
   const victimFd = { released: 0, retained: 0, reused: 0 };
   const lanes: LaneTally[] = [];
@@ -189,6 +222,10 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     histogram(memory, i, L.close_latency, latencyOk);
     histogram(memory, i, L.close_latency + layout.latencyBuckets * 8, latencyError);
     for (let b = 0; b < layout.skewBuckets; b++) skewCounts[b]! += memory.read(i, L.skew, b);
+    for (let b = 0; b < layout.latencyBuckets; b++) {
+      skewFar.below[b]! += memory.read(i, L.skew_far, b);
+      skewFar.above[b]! += memory.read(i, L.skew_far, layout.latencyBuckets + b);
+    }
     STAGES.forEach((name, s) => {
       const r = row(memory, i, L.setup + s * slotBytes, platform, layout, false);
       if (Object.keys(r.errors).length > 0) addCounts((setupFailures[name] ??= {}), r.errors);
@@ -230,7 +267,7 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     probes: [...probes],
     probeSetupFailures,
     latency: { close: { ok: toHistogram(latencyOk), error: toHistogram(latencyError) } },
-    ...(step.threads > step.cores && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf) }),
+    ...(step.threads > step.cores && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf, skewFar) }),
   };
 }
 

@@ -89,9 +89,9 @@ uint64_t cs_latency_bucket_low(unsigned b) {
 static inline void record_skew(struct cs_lane_counters *c, int64_t skew) {
     /* Floor division: -5 ns belongs below zero, not in the zero bucket. */
     int64_t b = skew >= 0 ? skew / CS_SKEW_BUCKET_NS : -((-(skew + 1)) / CS_SKEW_BUCKET_NS) - 1;
-    if (b < -CS_SKEW_HALF) b = -CS_SKEW_HALF;
-    if (b > CS_SKEW_HALF) b = CS_SKEW_HALF;
-    BUMP(&c->skew[b + CS_SKEW_HALF]);
+    if (b < -CS_SKEW_HALF) BUMP(&c->skew_far[0][latency_bucket((uint64_t)-skew)]);
+    else if (b > CS_SKEW_HALF) BUMP(&c->skew_far[1][latency_bucket((uint64_t)skew)]);
+    else BUMP(&c->skew[b + CS_SKEW_HALF]);
 }
 
 /* Delays are spin-waits on the monotonic clock: sleeping has a granularity of

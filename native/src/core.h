@@ -37,8 +37,11 @@ enum cs_call {
 #define CS_LAT_SUB_BITS 4
 #define CS_LAT_BUCKETS (16 + 44 * 16)
 
-/* Achieved skew (victim start - resetter start), 10 ns buckets over +-10 us;
- * the end buckets also hold everything beyond. */
+/* Achieved skew (victim start - resetter start): 10 ns buckets over +-10 us,
+ * where race windows lie; beyond that, by magnitude in the latency buckets
+ * (one row per sign, see skew_far), so that a 50 us or 1 ms skew is measured,
+ * never clamped to the edge of the fine range. Linear bucket b covers
+ * [b * 10, b * 10 + 10) ns for b in [-CS_SKEW_HALF, CS_SKEW_HALF]. */
 #define CS_SKEW_BUCKET_NS 10
 #define CS_SKEW_HALF 1000
 #define CS_SKEW_BUCKETS (2 * CS_SKEW_HALF + 1)
@@ -86,6 +89,7 @@ struct cs_lane_counters {
     uint64_t probe_setup[CS_ERRNO_SLOTS];           /* the accept probe's own connection failed */
     uint64_t close_latency[2][CS_LAT_BUCKETS];      /* victim close: [0] returned 0, [1] failed */
     uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew, cross-thread runs */
+    uint64_t skew_far[2][CS_LAT_BUCKETS];           /* ... beyond the fine range: [0] below, [1] above, by |skew| */
 };
 
 enum cs_lane_stage {
