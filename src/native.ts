@@ -122,7 +122,7 @@ export function native(): Binding {
 /** Must match enum cs_race / cs_side / cs_call / cs_stage in native/src/core.h. */
 export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;
 export const SIDE_CODES = { server: 0, client: 1 } as const;
-export const CALLS = ['close', 'resetClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
+export const CALLS = ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;
 export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread'] as const;

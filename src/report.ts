@@ -2,7 +2,7 @@ import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
-import { callsMade, failedShare, sumCounts, type SkewStats } from './tally.js';
+import { callsMade, failedShare, sumCounts, type Outcomes, type SkewStats } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 
@@ -99,6 +99,11 @@ export function renderTable(result: RunResult): string {
     const seen = [...new Set(steps.flatMap((s) => Object.keys(s.calls.resetClose.errors)))].join(', ');
     out.push(`resetting close() failed ${fmtInt(resetErrors)} times (${seen}); see the JSON for counts per step.`);
   }
+  const otherErrors = steps.reduce((a, s) => a + sumCounts(s.calls.otherClose?.errors ?? {}), 0);
+  if (otherErrors > 0) {
+    const seen = [...new Set(steps.flatMap((s) => Object.keys(s.calls.otherClose?.errors ?? {})))].join(', ');
+    out.push(`other close() calls (strangers, setup cleanup, the listener) failed ${fmtInt(otherErrors)} times (${seen}); see calls.otherClose in the JSON.`);
+  }
   const setupErrs = [...new Set(steps.flatMap((s) => Object.entries(s.setupFailures).flatMap(([st, r]) => Object.keys(r ?? {}).map((e) => `${st}:${e}`))))];
   if (setupErrs.length > 0) out.push(`setup failures by stage: ${setupErrs.join(', ')}`);
   const strangers = steps.reduce((a, s) => a + s.strangers, 0);
@@ -143,13 +148,15 @@ function kernelSection(result: RunResult): string[] {
 
 /** One row per step and probe: each syscall's own outcomes and POSIX verdict. */
 function probeSection(result: RunResult): string[] {
-  const probes = result.options.probes ?? [];
+  const probes: string[] = [...(result.options.probes ?? [])];
   if (probes.length === 0) return [];
+  // The accept probe closes what it accepted: its own row, with close()'s POSIX list.
+  if (probes.includes('accept')) probes.push('acceptClose');
   const steps = result.steps;
-  const errnos = [...new Set(steps.flatMap((s) => probes.flatMap((p) => Object.keys(s.calls[p]?.errors ?? {}))))].sort();
+  const errnos = [...new Set(steps.flatMap((s) => probes.flatMap((p) => Object.keys((s.calls as Record<string, Outcomes | undefined>)[p]?.errors ?? {}))))].sort();
   const rows = steps.flatMap((s) =>
     probes.map((p) => {
-      const o = s.calls[p] ?? { ok: 0, errors: {} };
+      const o = (s.calls as Record<string, Outcomes | undefined>)[p] ?? { ok: 0, errors: {} };
       return [
         `${s.cores}${s.oversubscribed ? '*' : ''}`, p, fmtInt(callsMade(o)), fmtInt(o.ok),
         ...errnos.map((e) => fmtInt(o.errors[e] ?? 0)), posixCell(s, p),

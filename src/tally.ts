@@ -185,7 +185,8 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
   const layout = memory.layout;
   const L = layout.lane;
   const slotBytes = layout.errnoSlots * 8;
-  const tallied = CALLS.filter((c, i) => i < layout.firstProbe || probes.includes(c));
+  // The accept probe's own closes exist only when it runs.
+  const tallied = CALLS.filter((c, i) => (c === 'acceptClose' ? probes.includes('accept') : i < layout.firstProbe || probes.includes(c)));
   const calls = Object.fromEntries(tallied.map((c) => [c, { ok: 0, errors: {} }])) as Record<CallName, Outcomes>;
   const probeSetupFailures: Record<string, number> = {};
   const latencyOk = new Map<number, number>();

@@ -62,10 +62,11 @@ test('when connect() runs out of ephemeral ports the lanes back off, tally EADDR
   try {
     const json = path.join(dir, 'r.json');
     // Four ephemeral ports: the two lanes' listeners take two; a hog binds the
-    // other two for 1.5 s, so every connect() fails until it lets go.
+    // other two for 3 s (the tool itself takes over a second to start on a loaded
+    // 2-CPU machine), so every connect() fails until it lets go.
     const hog = `const net=require('net');const s=[40000,40001,40002,40003].map(()=>null);` +
       `let n=0;for(const p of [40002,40003]){const x=net.createServer();x.listen(p,'127.0.0.1',()=>{if(++n===2)console.log('ready')});s.push(x)}` +
-      `setTimeout(()=>process.exit(0),1500)`;
+      `setTimeout(()=>process.exit(0),3000)`;
     const script = [
       'set -e',
       'ip link set lo up',

@@ -51,8 +51,8 @@
 #define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
 #endif
 
-const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "shutdown", "send",
-                                                  "recv", "sockerror", "accept"};
+const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "acceptClose", "otherClose",
+                                                  "shutdown", "send", "recv", "sockerror", "accept"};
 const char *const cs_stage_names[CS_STAGE_COUNT] = {"socket", "connect", "accept", "peercheck", "linger"};
 const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread"};
 
@@ -62,6 +62,13 @@ static inline int errno_slot(int err) {
 
 static inline void record_call(struct cs_lane_counters *c, int call, int rc, int err) {
     BUMP(&c->calls[call][rc == 0 ? 0 : errno_slot(err)]);
+}
+
+/* Every close the loop makes is tallied: on FreeBSD any of them can report
+ * what POSIX does not allow, and a discarded result would hide it. */
+static inline void other_close(struct cs_lane_counters *c, int fd) {
+    int rc = close(fd);
+    record_call(c, CS_CALL_OTHER_CLOSE, rc, errno);
 }
 
 static inline void record_cpu(uint64_t *mask) {
@@ -179,7 +186,7 @@ static int open_listener(int family, struct endpoint *where, struct cs_lane_coun
 fail:
     c->lane_stage = stage;
     c->lane_errno = errno;
-    close(fd);
+    other_close(c, fd);
     return -1;
 }
 
@@ -216,8 +223,8 @@ static void backoff_after_setup_failure(void) {
 
 static int fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, int fd2) {
     BUMP(&c->setup[stage][err < 0 ? 0 : errno_slot(err)]);
-    if (fd1 >= 0) close(fd1);
-    if (fd2 >= 0) close(fd2);
+    if (fd1 >= 0) other_close(c, fd1);
+    if (fd2 >= 0) other_close(c, fd2);
     backoff_after_setup_failure();
     return -1;
 }
@@ -268,7 +275,7 @@ static int accept_own(int lfd, const struct sockaddr_storage *client_name,
         strangers++;
         if (same_endpoint(&peer, client_name)) return s;
         BUMP(&c->strangers);
-        close(s);
+        other_close(c, s);
     }
     *err = -1; /* no errno: our client never came out of the queue */
     return -2;
@@ -327,7 +334,7 @@ static void check_released(struct cs_lane_counters *c, const struct pair *p) {
     if ((p->victim_dev != 0 || p->victim_ino != 0) && fstat(p->victim_fd, &st) == 0 &&
         st.st_dev == p->victim_dev && st.st_ino == p->victim_ino) {
         BUMP(&c->fd_retained);
-        close(p->victim_fd); /* still ours: release it so the lane does not leak */
+        other_close(c, p->victim_fd); /* still ours: release it so the lane does not leak */
     } else {
         BUMP(&c->fd_reused); /* released, and another thread already owns the number */
     }
@@ -388,10 +395,10 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
         getsockname(cfd, (struct sockaddr *)&name, &len) != 0 ||
         setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) {
         BUMP(&c->probe_setup[errno_slot(errno)]);
-        close(cfd);
+        other_close(c, cfd);
         return;
     }
-    close(cfd);
+    other_close(c, cfd);
     for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL;) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
@@ -404,8 +411,13 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
         }
         if (s < 0) { record_call(c, CS_CALL_ACCEPT, -1, errno); return; }
         int ours = same_endpoint(&peer, &name);
-        close(s);
-        if (ours) { record_call(c, CS_CALL_ACCEPT, 0, 0); return; }
+        if (ours) {
+            record_call(c, CS_CALL_ACCEPT, 0, 0);
+            int rc = close(s);
+            record_call(c, CS_CALL_ACCEPT_CLOSE, rc, errno);
+            return;
+        }
+        other_close(c, s);
         BUMP(&c->strangers);
         strangers++;
     }
@@ -563,6 +575,6 @@ int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
     else
         run_same_thread(lfd, &listener, cfg, step, c);
     STORE(&c->end_ns, cs_os_now_ns());
-    close(lfd);
+    other_close(c, lfd);
     return rc;
 }

@@ -20,6 +20,9 @@
 enum cs_call {
     CS_CALL_VICTIM_CLOSE = 0, /* the close(2) the race is about */
     CS_CALL_RESET_CLOSE,      /* the SO_LINGER {1,0} close that sends the RST */
+    CS_CALL_ACCEPT_CLOSE,     /* the accept probe's close of the connection it accepted */
+    CS_CALL_OTHER_CLOSE,      /* every other close: strangers, setup cleanup, the accept probe's
+                                 resetting client, a retained victim, the listener */
     CS_CALL_SHUTDOWN,         /* probes: on the victim, after the RST, before its close */
     CS_CALL_SEND,
     CS_CALL_RECV,
