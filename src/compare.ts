@@ -1,4 +1,5 @@
 import { fmtDuration, fmtRate } from './format.js';
+import { firstHitCell, hitsCell, hitsFor, type Hits } from './hits.js';
 import { UsageError } from './errors.js';
 import { percentiles, type LatencySummary, PERCENTILES } from './latency.js';
 import { hasPosixList, outsidePosix } from './posix.js';
@@ -52,6 +53,8 @@ export interface CoreComparison {
     significant?: boolean;
   };
   latency: { close: { ok?: LatencyChange; error?: LatencyChange } };
+  /** Victim close() errors outside POSIX per second, each side with its Garwood interval. */
+  hits?: { base: Hits; new: Hits };
   verdict: string;
 }
 
@@ -194,7 +197,7 @@ export function compareResults(base: RunResult, next: RunResult, labels: [string
     if (throughput.baseCi && throughput.newCi && throughput.baseCi.n > 1 && throughput.newCi.n > 1) {
       throughput.significant = throughput.newCi.low > throughput.baseCi.high || throughput.newCi.high < throughput.baseCi.low;
     }
-    const partial = { cores: a.cores, rows: rows(a, b), throughput, latency: latency(a, b) };
+    const partial = { cores: a.cores, rows: rows(a, b), throughput, latency: latency(a, b), hits: { base: hitsFor(a), new: hitsFor(b) } };
     cores.push({ ...partial, verdict: verdict(partial) });
   }
   const summary = (r: RunResult, label: string): RunSummary => ({
@@ -239,6 +242,7 @@ export function renderComparison(c: Comparison): string {
     ));
     const t = k.throughput;
     const ci = (x?: { low: number; high: number; n: number }) => (x ? ` [${Math.round(x.low)}, ${Math.round(x.high)}] (n=${x.n})` : '');
+    if (k.hits) out.push(`close() outside POSIX per second: ${hitsCell(k.hits.base)} -> ${hitsCell(k.hits.new)}; first hit ${firstHitCell(k.hits.base)} -> ${firstHitCell(k.hits.new)}`);
     out.push(`throughput: ${Math.round(t.base)}${ci(t.baseCi)} -> ${Math.round(t.new)}${ci(t.newCi)} trials/s (${pct(t.change)})`);
     for (const kind of ['ok', 'error'] as const) {
       const l = k.latency.close[kind];

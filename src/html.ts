@@ -3,6 +3,7 @@ import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './l
 import { fmtInt, fmtRate as fmtTextRate } from './format.js';
 import { cpuRanges } from './report.js';
 import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
+import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 
 /**
  * One self-contained HTML report: inline CSS and SVG, no script, and a
@@ -534,6 +535,18 @@ function stepsTable(series: Series[]): string {
   return dataTable('Per step', head, rows, series.length > 1, [0, 11]);
 }
 
+/** Sensitivity per step: hits per second with their Garwood interval, and the time to the first. */
+function hitsTable(series: Series[]): string {
+  const head = ['run', 'cores', 'hits', 'step time', 'hits/s [95% CI]', 'first hit'];
+  const rows = series.flatMap((s) =>
+    s.result.steps.map((st) => {
+      const h = hitsFor(st);
+      return [s.label, `${st.cores}${st.oversubscribed ? '*' : ''}`, fmtInt(h.count), `${h.seconds.toPrecision(3)} s`, hitsCell(h), firstHitCell(h)];
+    }),
+  );
+  return dataTable('Hits per second (victim close() errors outside POSIX)', head, rows, series.length > 1, [0, 4]);
+}
+
 function latencyTable(rows: LatencyRow[], many: boolean): string {
   if (rows.length === 0) return '';
   const head = ['run', 'cores', 'call', 'outcome', 'calls', ...PERCENTILES.map((p) => p.name)];
@@ -644,6 +657,7 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     skewCharts(series, skew),
     '<h2>Numbers</h2>',
     stepsTable(series),
+    hitsTable(series),
     latencyTable(lat, many),
     skewTable(skew, many),
   ].join('\n');

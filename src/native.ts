@@ -8,7 +8,7 @@ export interface Layout {
   lane: Record<
     | 'done' | 'start_ns' | 'end_ns' | 'strangers' | 'fd_released' | 'fd_retained' | 'fd_reused'
     | 'lane_errno' | 'lane_stage' | 'pinned' | 'victim_cpus' | 'reset_cpus' | 'calls' | 'setup'
-    | 'probe_setup' | 'close_latency' | 'skew' | 'skew_far',
+    | 'probe_setup' | 'close_latency' | 'skew' | 'skew_far' | 'close_first_error_ns',
     number
   >;
   laneBytes: number;

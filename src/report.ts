@@ -2,6 +2,7 @@ import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstsPerReset } from './kernel.js';
+import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 import { callsMade, failedShare, sumCounts, type Outcomes, type SkewStats } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
@@ -59,7 +60,7 @@ function table(headers: string[], rows: string[][]): string {
 export function renderTable(result: RunResult): string {
   const { options, environment: env, steps } = result;
   const errnos = [...new Set(steps.flatMap((s) => Object.keys(s.calls.close.errors)))].sort();
-  const headers = ['cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
+  const headers = ['cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'hits/s [95% CI]', 'first hit', 'CPUs seen'];
   const rows = steps.map((s) => [
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
     String(s.threads),
@@ -70,6 +71,8 @@ export function renderTable(result: RunResult): string {
     ...errnos.map((e) => fmtInt(s.calls.close.errors[e] ?? 0)),
     fmtInt(s.setupFailed),
     posixCell(s),
+    hitsCell(hitsFor(s)),
+    firstHitCell(hitsFor(s)),
     cpuRanges(s.lanes.flatMap((l) => [...l.cpusSeen, ...l.resetCpusSeen])),
   ]);
 
@@ -89,6 +92,7 @@ export function renderTable(result: RunResult): string {
   }
   if (steps.some((s) => s.interrupted)) out.push('! step interrupted before all its trials ran.');
   for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
+  if (steps.length > 0) out.push('hits/s: victim close() errors outside POSIX per second of step time (Garwood 95% interval; with none, the one-sided bound); first hit: time from the step\'s start to the first.');
   const base = steps.find((s) => s.scaling)?.scaling?.baselineCores;
   if (base !== undefined && steps.length > 1) {
     out.push(`efficiency: trials/s per core relative to the ${base}-core step (100% = linear scaling; oversubscribed steps count only the allowed CPUs).`);

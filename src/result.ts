@@ -5,6 +5,7 @@ import type { Options } from './options.js';
 import { UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
+import { hitsOf, type Hits } from './hits.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
 
 export const SCHEMA = 'close-stress/result';
@@ -51,6 +52,8 @@ export interface StepResult extends StepTally {
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
   scaling?: Scaling;
   startup?: Startup;
+  /** Victim close() errors outside POSIX per second of step time, and the time to the first. */
+  hits?: Hits;
 }
 
 export interface RunResult {
@@ -93,6 +96,7 @@ export function stepResult(step: StepTally): StepResult {
     trialsPerSec: seconds > 0 ? step.trials / seconds : 0,
     ...(step.repeats && { throughput: meanInterval(step.repeats.trialsPerSec) }),
     posix,
+    hits: hitsOf(step, posix.close.outsideErrnos),
   };
 }
 

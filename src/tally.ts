@@ -79,6 +79,12 @@ export interface StepTally {
   /** The accept probe's own connection could not be set up: errno -> count. */
   probeSetupFailures: Record<string, number>;
   latency: { close: { ok: Histogram; error: Histogram } };
+  /**
+   * Victim close(): ns from the step's start (its first lane passing the start
+   * gate) to the first failure with each errno. Merged runs count the time of
+   * the runs before as part of the step.
+   */
+  firstCloseErrorNs?: Record<string, number>;
   /** Cross-thread runs: how far apart the two threads really started. */
   achievedSkew?: SkewStats;
   /** Where the step's time went before its first trial (the first pass, when merged). */
@@ -204,6 +210,7 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
   let strangers = 0;
   let start = Infinity;
   let end = 0;
+  const firstErrorAt: Record<string, number> = {}; // monotonic ns, earliest over lanes
 
   for (let i = 0; i < step.lanes.length; i++) {
     const plan = step.lanes[i]!;
@@ -231,6 +238,11 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
       const r = row(memory, i, L.setup + s * slotBytes, platform, layout, false);
       if (Object.keys(r.errors).length > 0) addCounts((setupFailures[name] ??= {}), r.errors);
     });
+    for (let e = 1; e < layout.errnoSlots; e++) {
+      const at = memory.read(i, L.close_first_error_ns, e);
+      const name = errnoName(platform, e, layout.errnoSlots);
+      if (at > 0 && !(firstErrorAt[name]! <= at)) firstErrorAt[name] = at;
+    }
     const laneStart = memory.read(i, L.start_ns);
     const laneEnd = memory.read(i, L.end_ns);
     if (laneStart > 0) start = Math.min(start, laneStart);
@@ -252,6 +264,7 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     });
   }
   const setupFailed = Object.values(setupFailures).reduce((a, r) => a + sumCounts(r), 0);
+  const firstCloseErrorNs = Object.fromEntries(Object.entries(firstErrorAt).map(([e, at]) => [e, Math.max(0, at - start)]));
   return {
     cores: step.cores,
     threads: step.threads,
@@ -268,6 +281,7 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     probes: [...probes],
     probeSetupFailures,
     latency: { close: { ok: toHistogram(latencyOk), error: toHistogram(latencyError) } },
+    ...(Object.keys(firstCloseErrorNs).length > 0 && { firstCloseErrorNs }),
     ...(step.threads > step.cores && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf, skewFar) }),
   };
 }
@@ -286,6 +300,9 @@ export function mergeTallies(parts: StepTally[]): StepTally {
   if (!first) throw new Error('mergeTallies needs at least one tally');
   const out: StepTally = structuredClone(first);
   for (const t of rest) {
+    for (const [e, ns] of Object.entries(t.firstCloseErrorNs ?? {})) {
+      if ((out.firstCloseErrorNs ??= {})[e] === undefined) out.firstCloseErrorNs[e] = out.elapsedNs + ns;
+    }
     out.trials += t.trials;
     out.elapsedNs += t.elapsedNs;
     mergeOutcomes(out.calls, t.calls);

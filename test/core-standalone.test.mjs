@@ -191,8 +191,11 @@ test('close-stress-core and close-stress agree under the close() shim: same step
     assert.equal(reset, injected);
     assert.ok(injected >= 0.95 * 4000, `injected ${injected}`);
   }
-  assert.deepEqual(Object.keys(fromCore.steps[0]).filter((k) => k !== 'kernel' && k !== 'startup').sort(),
-    Object.keys(fromCli.steps[0]).filter((k) => !['kernel', 'startup'].includes(k)).sort());
+  // firstCloseErrorNs (issue 11, hits per second): main.c does not write it yet; its
+  // journals report hits without the time to the first. Drop it here once it does.
+  const notInCore = ['kernel', 'startup', 'firstCloseErrorNs'];
+  assert.deepEqual(Object.keys(fromCore.steps[0]).filter((k) => !notInCore.includes(k)).sort(),
+    Object.keys(fromCli.steps[0]).filter((k) => !notInCore.includes(k)).sort());
   const rep = cli(['report', coreJournal]);
   assert.equal(rep.code, 0, rep.stderr);
   assert.match(rep.stdout, /ECONNRESET/);

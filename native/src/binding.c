@@ -56,7 +56,7 @@ static napi_value layout(napi_env env, napi_callback_info info) {
     LANE_FIELD(fd_released); LANE_FIELD(fd_retained); LANE_FIELD(fd_reused);
     LANE_FIELD(lane_errno); LANE_FIELD(lane_stage); LANE_FIELD(pinned);
     LANE_FIELD(victim_cpus); LANE_FIELD(reset_cpus); LANE_FIELD(calls); LANE_FIELD(setup);
-    LANE_FIELD(probe_setup); LANE_FIELD(close_latency); LANE_FIELD(skew); LANE_FIELD(skew_far);
+    LANE_FIELD(probe_setup); LANE_FIELD(close_latency); LANE_FIELD(skew); LANE_FIELD(skew_far); LANE_FIELD(close_first_error_ns);
 #undef LANE_FIELD
     set(env, o, "lane", lane);
     set(env, o, "laneBytes", num(env, sizeof(struct cs_lane_counters)));

@@ -349,7 +349,12 @@ static void victim_close(struct cs_lane_counters *c, const struct pair *p, uint6
     uint64_t t1 = cs_os_now_ns();
     record_call(c, CS_CALL_VICTIM_CLOSE, rc, err);
     BUMP(&c->close_latency[rc == 0 ? 0 : 1][latency_bucket(t1 - t0)]);
-    if (rc != 0) check_released(c, p);
+    if (rc != 0) {
+        /* Raw, per errno: which errnos count as hits is the front end's rule. */
+        uint64_t *first = &c->close_first_error_ns[errno_slot(err)];
+        if (*first == 0) __atomic_store_n(first, t1, __ATOMIC_RELAXED);
+        check_released(c, p);
+    }
     BUMP(&c->done);
 }
 

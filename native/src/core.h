@@ -91,6 +91,7 @@ struct cs_lane_counters {
     uint64_t setup[CS_STAGE_COUNT][CS_ERRNO_SLOTS]; /* [stage][errno]; errno 0 = no errno */
     uint64_t probe_setup[CS_ERRNO_SLOTS];           /* the accept probe's own connection failed */
     uint64_t close_latency[2][CS_LAT_BUCKETS];      /* victim close: [0] returned 0, [1] failed */
+    uint64_t close_first_error_ns[CS_ERRNO_SLOTS];  /* victim close: monotonic ns of the first failure, per errno */
     uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew, cross-thread runs */
     uint64_t skew_far[2][CS_LAT_BUCKETS];           /* ... beyond the fine range: [0] below, [1] above, by |skew| */
 };
