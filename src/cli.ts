@@ -37,6 +37,7 @@ interface RawOptions {
   failOn?: string;
   failAbove?: string;
   tap?: boolean;
+  lanesPerCore?: string;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -51,8 +52,10 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     : raw.logFile ? 'info' : 'warn';
   const race = parseChoice(raw.race, '--race', RACES);
   const skew = raw.skew === undefined ? ({ kind: 'none' } as const) : parseSkew(raw.skew);
-  if (skew.kind !== 'none' && race !== 'cross-thread') {
-    throw new UsageError('--skew needs --race cross-thread: only two threads have a skew between them');
+  // On one thread the victim close always follows the resetting close: only a delay of it exists.
+  const lowest = skew.kind === 'fixed' ? skew.ns : skew.kind === 'sweep' ? skew.fromNs : 0;
+  if (race === 'same-thread' && lowest < 0) {
+    throw new UsageError('--skew below 0 needs --race cross-thread: on one thread the victim close always follows the resetting close');
   }
   const options: Options = {
     cores,
@@ -68,10 +71,15 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
     repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
+    ...(raw.lanesPerCore !== undefined && { lanesPerCore: parseCount(raw.lanesPerCore, '--lanes-per-core') }),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
   if (options.repeat > 1 && options.skew.kind === 'auto') {
     throw new UsageError('--repeat with --skew auto: each repeat could find another window; give the skew it found (--skew 1500ns) to repeat');
+  }
+  const k = options.lanesPerCore ?? 1;
+  if (Math.max(...cores) * k > MAX_CORES) {
+    throw new UsageError(`--lanes-per-core ${k} with --cores up to ${Math.max(...cores)} makes ${Math.max(...cores) * k} lanes in a step; at most ${MAX_CORES}`);
   }
   if (raw.duration !== undefined && raw.iterations !== undefined) {
     throw new UsageError('--duration and --iterations both set the length of a step: give one');
@@ -100,7 +108,7 @@ function program(): Command {
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
     .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
-    .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
+    .option('--skew <spec>', 'delay the victim by a duration (300ns; cross-thread: negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window); same-thread: a spin between the resetting and the victim close')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')
@@ -111,6 +119,7 @@ function program(): Command {
     .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
+    .option('--lanes-per-core <k>', 'run K lanes on each CPU of a step, pinned K to each (default 1); the step is still N cores')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
     .allowExcessArguments(false)
     .enablePositionalOptions()

@@ -86,6 +86,7 @@ const MUST_MATCH: Array<{ flag: string; get: (r: RunResult) => unknown }> = [
   { flag: '--reset-side', get: (r) => r.options.resetSide },
   { flag: '--family', get: (r) => r.options.family },
   { flag: '--probe', get: (r) => (r.options.probes ?? []).join(',') || 'none' },
+  { flag: '--lanes-per-core', get: (r) => r.options.lanesPerCore ?? 1 },
   { flag: '--skew', get: (r) => JSON.stringify(r.options.skew ?? { kind: 'none' }) },
 ];
 

@@ -25,6 +25,8 @@ export interface Options {
   /** Syscalls run on the victim after the RST and before its close, in PROBES order. */
   probes: Probe[];
   skew: SkewSpec;
+  /** --lanes-per-core K: K lanes on each CPU of a step, pinned K to each (default 1). */
+  lanesPerCore?: number;
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */

@@ -14,6 +14,8 @@ export interface StepPlan {
   threads: number;
   /** More threads than CPUs this process may use: timing is shared, not per core. */
   oversubscribed: boolean;
+  /** Lanes pinned to each CPU of the step (--lanes-per-core): sharing a CPU on purpose. */
+  lanesPerCore: number;
 }
 
 export interface Plan {
@@ -47,15 +49,18 @@ export function buildPlan(
   const m = allowedCpus.length;
   const cpuAt = (i: number): number => (canPin ? (allowedCpus[i % m] ?? -1) : -1);
   const cross = options.race === 'cross-thread';
-  const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
-  const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
+  const k = options.lanesPerCore ?? 1;
+  const fits = options.cores.filter((cores) => cores * k <= laneCap.lanes);
+  const skipped = options.cores.filter((cores) => cores * k > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
   const steps = fits.map((cores): StepPlan => {
-    const lanes = Array.from({ length: cores }, (_, i) => ({
-      cpu: cpuAt(i),
-      resetCpu: cross ? cpuAt(i + 1) : -1,
+    // K lanes to a CPU, on consecutive lanes: lane i runs on the step's CPU i / K.
+    const lanes = Array.from({ length: cores * k }, (_, i) => ({
+      cpu: cpuAt(Math.floor(i / k)),
+      resetCpu: cross ? cpuAt(Math.floor(i / k) + 1) : -1,
     }));
-    const threads = cross ? 2 * cores : cores;
-    return { cores, lanes, threads, oversubscribed: threads > m };
+    const threads = (cross ? 2 : 1) * cores * k;
+    // Oversubscribed means more CPUs wanted than allowed; K per CPU is chosen, not that.
+    return { cores, lanes, threads, oversubscribed: threads / k > m, lanesPerCore: k };
   });
   return {
     race: options.race,
@@ -63,7 +68,7 @@ export function buildPlan(
     allowedCpus,
     canPin,
     steps,
-    maxLanes: Math.max(0, ...fits),
+    maxLanes: Math.max(0, ...fits) * k,
     skipped,
   };
 }

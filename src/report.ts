@@ -82,7 +82,9 @@ export function renderTable(result: RunResult): string {
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
-      (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float'),
+      (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'
+        : (options.lanesPerCore ?? 1) > 1 ? `${options.lanesPerCore} lanes pinned to each CPU of a step (--lanes-per-core); a step of N cores runs ${options.lanesPerCore}N lanes`
+        : 'one worker pinned per CPU'),
     '',
     table(headers, rows),
     '',
@@ -186,7 +188,7 @@ function skewSection(result: RunResult): string[] {
     if (!s.skew) {
       if (s.achievedSkew) {
         const a = s.achievedSkew;
-        out.push(`${s.cores} cores: victim started ${achievedText(a, a.medianNs)} after the resetter (median; 10-90%: ${achievedText(a, a.p10Ns)} to ${achievedText(a, a.p90Ns)}).`);
+        out.push(`${s.cores} cores: victim started ${achievedText(a, a.medianNs)} after the resetting close (median; 10-90%: ${achievedText(a, a.p10Ns)} to ${achievedText(a, a.p90Ns)}).`);
       }
       continue;
     }

@@ -108,7 +108,11 @@ export function withScaling(steps: StepResult[], allowedCpus = Infinity): StepRe
   // An oversubscribed step cannot use more CPUs than it is allowed: judging
   // 16 lanes on 2 CPUs against 16 cores would read as a collapse that is not one.
   // A cross-thread lane is two threads, so it needs two CPUs to run unshared.
-  const usable = (s: StepResult): number => Math.min(s.threads, allowedCpus) / (s.threads / s.cores);
+  // K lanes per CPU (--lanes-per-core) share their CPU by choice: the step still has N cores.
+  const usable = (s: StepResult): number => {
+    const perCore = s.threads / (s.lanesPerCore ?? 1) / s.cores;
+    return Math.min(s.threads / (s.lanesPerCore ?? 1), allowedCpus) / perCore;
+  };
   const basePerCore = base.trialsPerSec / usable(base);
   return steps.map((s) => ({
     ...s,

@@ -53,7 +53,7 @@ function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void
 export async function run(options: Options, progress: Progress, log: Logger): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
-  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores)));
+  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores) * (options.lanesPerCore ?? 1)));
   if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];

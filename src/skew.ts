@@ -75,14 +75,17 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
   // auto: a coarse grid, a finer one around the most mixed point, then the step itself there.
   const call = windowCall(ctx.options.probes);
   const searchTrials = Math.min(Math.max(Math.floor(n / 20), 500), 20_000);
-  const coarse = await runPoints(sweepPoints(SEARCH.fromNs, SEARCH.toNs, SEARCH.stepNs), searchTrials, true);
+  // One thread cannot close the victim before the resetting end: only delays of it are searched.
+  const sameThread = ctx.options.race === 'same-thread';
+  const grid = sweepPoints(SEARCH.fromNs, SEARCH.toNs, SEARCH.stepNs).filter((ns) => !sameThread || ns >= 0);
+  const coarse = await runPoints(grid, searchTrials, true);
   const best = (ds: typeof coarse) =>
     ds.reduce((a, d) => (mixedness(d.m.tally.calls, call) > mixedness(a.m.tally.calls, call) ? d : a), ds[0]!);
   let searched = coarse;
   if (coarse.length > 0 && !ctx.stopping()) {
     const c = best(coarse).ns;
     const tried = new Set(coarse.map((d) => d.ns));
-    const fine = sweepPoints(c - SEARCH.refineNs, c + SEARCH.refineNs, SEARCH.refineStepNs).filter((ns) => !tried.has(ns));
+    const fine = sweepPoints(c - SEARCH.refineNs, c + SEARCH.refineNs, SEARCH.refineStepNs).filter((ns) => !tried.has(ns) && (!sameThread || ns >= 0));
     searched = [...coarse, ...(await runPoints(fine, searchTrials, true))];
   }
   if (searched.length === 0) return measure(ctx, step, n); // stopped before the search began

@@ -51,7 +51,8 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
     const stopWatching = giveUpWhenNothingConnects(step, memory, ctx.platform);
     const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(stopWatching);
     const after = readCounters();
-    const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
+    const withSkew = ctx.options.race === 'cross-thread' || ctx.options.skew.kind !== 'none';
+    const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes, withSkew);
     tally.kernel = kernelCheck(before, after);
     const started = startup(handedNs, memory.firstStartNs());
     if (started) tally.startup = started;

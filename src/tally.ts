@@ -61,6 +61,8 @@ export interface StepTally {
   cores: number;
   threads: number;
   oversubscribed: boolean;
+  /** Lanes pinned to each CPU of the step (--lanes-per-core); absent in records that predate it: 1. */
+  lanesPerCore?: number;
   /** Trials finished: every one is a victim close result or a setup failure. */
   trials: number;
   elapsedNs: number;
@@ -187,7 +189,14 @@ export function skewStats(counts: number[], bucketNs: number, half: number, far?
 }
 
 /** Reads a finished (or stopped) step's memory into plain numbers. */
-export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform, probes: readonly string[] = []): StepTally {
+export function tallyStep(
+  step: StepPlan,
+  memory: StepMemory,
+  platform: Platform,
+  probes: readonly string[] = [],
+  /** Report the achieved skew: cross-thread runs, and same-thread runs asked for a skew. */
+  withSkew = step.threads > step.cores,
+): StepTally {
   const layout = memory.layout;
   const L = layout.lane;
   const slotBytes = layout.errnoSlots * 8;
@@ -269,6 +278,8 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     cores: step.cores,
     threads: step.threads,
     oversubscribed: step.oversubscribed,
+    // Only when chosen: a default step reads as before (and as close-stress-core writes it).
+    ...(step.lanesPerCore > 1 && { lanesPerCore: step.lanesPerCore }),
     trials,
     elapsedNs: end > start ? end - start : 0,
     calls,
@@ -282,7 +293,7 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Platform
     probeSetupFailures,
     latency: { close: { ok: toHistogram(latencyOk), error: toHistogram(latencyError) } },
     ...(Object.keys(firstCloseErrorNs).length > 0 && { firstCloseErrorNs }),
-    ...(step.threads > step.cores && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf, skewFar) }),
+    ...(withSkew && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf, skewFar) }),
   };
 }
 

@@ -139,10 +139,43 @@ test('probe and skew flags parse as documented', () => {
   assert.equal(windowCall([]), 'close');
 });
 
-test('--skew without --race cross-thread is a usage error', () => {
-  const r = runCli(['--skew', '300ns', '--iterations', '10']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /^close-stress: error: --skew needs --race cross-thread/);
+test('a negative --skew on one thread (same-thread) is a usage error: the victim close always follows the reset', () => {
+  for (const skew of ['-300ns', '-1us:1us:500ns']) {
+    const r = runCli(['--skew', skew, '--iterations', '10']);
+    assert.equal(r.code, 2, skew);
+    assert.match(r.stderr, /^close-stress: error: --skew below 0 needs --race cross-thread/);
+  }
+});
+
+test('same-thread skew: a spin between the resetting and the victim close, swept and recorded as achieved', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '400', '--skew', '0:40us:20us', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  assertValid('result', r.result);
+  const s = r.result.steps[0];
+  assert.equal(r.result.options.race, 'same-thread');
+  assert.deepEqual(s.skew.points.map((p) => p.askedNs), [0, 20_000, 40_000]);
+  const achieved = s.skew.points.map((p) => p.achievedMedianNs);
+  // Achieved = the resetting close's own time plus the spin: never below the asked delay.
+  for (const [i, p] of s.skew.points.entries()) {
+    assert.ok(achieved[i] >= p.askedNs, `asked ${p.askedNs}, achieved ${achieved[i]}`);
+    assert.ok(achieved[i] < p.askedNs + 1_000_000, `asked ${p.askedNs}, achieved ${achieved[i]}`);
+    assert.equal(p.trials, 400);
+    assert.ok(p.achieved.samples >= 390, `samples ${p.achieved.samples}`);
+  }
+  assert.ok(achieved[0] > 0, 'the resetting close takes time: the victim starts after it');
+  assert.match(r.stdout, /skew sweep: share of calls that failed/);
+});
+
+test('same-thread --skew auto searches only delays of the victim close', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = r.result.steps[0];
+  assert.equal(s.skew.mode, 'auto');
+  assert.ok(s.skew.points.length > 5);
+  assert.ok(s.skew.points.every((p) => p.askedNs >= 0), s.skew.points.map((p) => p.askedNs).join(','));
+  assert.ok(s.skew.chosenNs >= 0);
 });
 
 test('the achieved skew of a 50 us request reads about 50 us, not the 10 us edge of the fine range', (t) => {

@@ -452,9 +452,15 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
         if (open_pair(lfd, listener, cfg, step, c, &p) != 0) { BUMP(&c->done); continue; }
         /* Back to back on one thread: on kernels that process loopback input
          * asynchronously (FreeBSD's netisr) the RST is handled on another
-         * core while this thread is already inside the victim close. */
+         * core while this thread is already inside the victim close. The
+         * optional spin moves the victim close later into that window, which
+         * on netisr kernels opens tens of microseconds after the reset. */
+        uint64_t reset_started = cs_os_now_ns();
         reset_close(c, p.reset_fd);
-        victim_turn(lfd, listener, cfg, step, c, &p, 0);
+        spin_ns(cfg->skew_ns);
+        uint64_t victim_started = cs_os_now_ns();
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started);
+        record_skew(c, (int64_t)(victim_started - reset_started));
     }
 }
 

@@ -92,7 +92,7 @@ struct cs_lane_counters {
     uint64_t probe_setup[CS_ERRNO_SLOTS];           /* the accept probe's own connection failed */
     uint64_t close_latency[2][CS_LAT_BUCKETS];      /* victim close: [0] returned 0, [1] failed */
     uint64_t close_first_error_ns[CS_ERRNO_SLOTS];  /* victim close: monotonic ns of the first failure, per errno */
-    uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew, cross-thread runs */
+    uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew: victim start - resetting close start */
     uint64_t skew_far[2][CS_LAT_BUCKETS];           /* ... beyond the fine range: [0] below, [1] above, by |skew| */
 };
 
@@ -118,7 +118,7 @@ struct cs_lane_config {
     int cpu;        /* CPU for the victim (calling) thread; -1: do not pin */
     int reset_cpu;  /* CPU for the resetter thread in cross-thread runs; -1: do not pin */
     unsigned probes; /* CS_PROBE_BIT()s */
-    int64_t skew_ns; /* cross-thread: > 0 delays the victim, < 0 the resetter */
+    int64_t skew_ns; /* > 0 delays the victim; cross-thread: < 0 delays the resetter */
 };
 
 /* Lower bound in ns of a latency bucket (front ends print and merge by it). */
