@@ -95,7 +95,10 @@ export function checkComparable(base: RunResult, next: RunResult): void {
   for (const { flag, get } of MUST_MATCH) {
     const a = get(base);
     const b = get(next);
-    if (a !== b) throw new UsageError(`compare: the runs differ in ${flag} (${String(a)} vs ${String(b)}): their rates measure different races`);
+    const why = flag === '--probe'
+      ? 'close() rates with and without probes (or with other probes) are not comparable: the probes change what the close sees'
+      : 'their rates measure different races';
+    if (a !== b) throw new UsageError(`compare: the runs differ in ${flag} (${String(a)} vs ${String(b)}): ${why}`);
   }
   const common = base.steps.filter((s) => next.steps.some((t) => t.cores === s.cores));
   if (common.length === 0) throw new UsageError('compare: the runs have no core count in common');

@@ -171,6 +171,12 @@ function probeSection(result: RunResult): string[] {
   );
   const lines = ['', 'probes, on the victim after the RST and before its close (sockerror: the pending error SO_ERROR reports):',
     table(['cores', 'call', 'calls', 'OK', ...errnos, 'outside POSIX [95% CI]'], rows)];
+  const asked = result.options.probes ?? [];
+  if (asked.length > 1) {
+    const split = asked.map((p) => `${p} ${fmtInt(steps.reduce((a, s) => a + callsMade((s.calls as Record<string, Outcomes | undefined>)[p]), 0))}`).join(', ');
+    lines.push(`probes take turns, one per trial, so each sees the socket as the RST left it: ${split} trials.`);
+  }
+  lines.push('close() rates from a run with probes are not comparable with a run without: the probes run between the RST and the close and change what the close sees.');
   const probeSetup = steps.reduce((a, s) => a + sumCounts(s.probeSetupFailures ?? {}), 0);
   if (probeSetup > 0) lines.push(`the accept probe could not set up its connection ${fmtInt(probeSetup)} times (see the JSON).`);
   return [...lines, ''];

@@ -48,7 +48,36 @@ test('each probe tallies what the kernel returned, as strace recorded it', { ski
   // strace prints the SO_ERROR value as a number: compare counts.
   assert.equal(calls.sockerror.ok, seen.sockerror.ok);
   assert.equal(sum(calls.sockerror.errors), sum(seen.sockerror.errors));
-  for (const call of ['shutdown', 'send', 'recv', 'sockerror']) assert.equal(calls[call].ok + sum(calls[call].errors), trials);
+  // Probes take turns, one per trial, in each lane: every trial ran exactly one.
+  const made = ['shutdown', 'send', 'recv', 'sockerror'].map((call) => calls[call].ok + sum(calls[call].errors));
+  assert.equal(made.reduce((a, b) => a + b, 0), trials);
+  for (const n of made) assert.ok(Math.abs(n - trials / 4) <= 2, `split ${made.join(', ')}`);
+});
+
+test('with several probes each trial runs one of them, so send no longer always follows a successful shutdown; the split is shown', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const trials = 3000;
+  const r = runCli(['--cores', '1', '--iterations', String(trials), '--probe', 'all', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  assertValid('result', r.result);
+  const { calls } = r.result.steps[0];
+  const probes = ['shutdown', 'send', 'recv', 'sockerror', 'accept'];
+  for (const p of probes) assert.equal(calls[p].ok + sum(calls[p].errors), trials / probes.length, p);
+  // Run after a successful shutdown, send would see EPIPE every time; on the socket as the RST left it, it does not.
+  assert.notEqual(calls.send.errors.EPIPE ?? 0, trials / probes.length, JSON.stringify(calls.send));
+  assert.match(r.stdout, /probes take turns, one per trial, so each sees the socket as the RST left it: shutdown 600, send 600, recv 600, sockerror 600, accept 600 trials\./);
+  assert.match(r.stdout, /close\(\) rates from a run with probes are not comparable with a run without/);
+});
+
+test('compare refuses runs with and without probes: their close() rates are not comparable', (t) => {
+  const dir = tempDir(t);
+  const a = path.join(dir, 'a.json');
+  const b = path.join(dir, 'b.json');
+  assert.equal(runCli(['--cores', '1', '--iterations', '200', '--json', a, '--quiet']).code, 0);
+  assert.equal(runCli(['--cores', '1', '--iterations', '200', '--probe', 'shutdown', '--json', b, '--quiet']).code, 0);
+  const r = runCli(['compare', a, b]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /differ in --probe \(none vs shutdown\): close\(\) rates with and without probes \(or with other probes\) are not comparable/);
 });
 
 test('the accept probe: Linux hands over a connection whose client reset before accept()', (t) => {

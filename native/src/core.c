@@ -364,7 +364,7 @@ static void reset_close(struct cs_lane_counters *c, int fd) {
 }
 
 /* The other syscalls r164516 changed, on the victim after the RST and before
- * its close, in this order (each sees what the previous one left). */
+ * its close. */
 static void run_probes(struct cs_lane_counters *c, unsigned probes, int fd) {
     char byte = 0;
     if (probes & CS_PROBE_BIT(CS_CALL_SHUTDOWN)) {
@@ -435,18 +435,31 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
  * sent): the probes, its close, then the accept race on a fresh connection.
  * started_ns: when the victim began, reused as the close's start when no
  * probe runs in between. */
+/* With several probes each trial runs one of them, in turn: a probe run after
+ * another sees what that one left (send after a successful shutdown always
+ * gets EPIPE), not the socket as the RST left it. */
+static unsigned probe_of_turn(unsigned probes, uint64_t turn) {
+    unsigned n = (unsigned)__builtin_popcount(probes);
+    if (n <= 1) return probes;
+    unsigned k = (unsigned)(turn % n);
+    for (unsigned bit = 1;; bit <<= 1)
+        if ((probes & bit) && k-- == 0) return bit;
+}
+
 static void victim_turn(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
                         struct cs_step_shared *step, struct cs_lane_counters *c,
-                        const struct pair *p, uint64_t started_ns) {
-    if (cfg->probes) run_probes(c, cfg->probes, p->victim_fd);
-    victim_close(c, p, cfg->probes ? 0 : started_ns);
-    if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
+                        const struct pair *p, uint64_t started_ns, uint64_t *turn) {
+    unsigned probes = probe_of_turn(cfg->probes, (*turn)++);
+    if (probes) run_probes(c, probes, p->victim_fd);
+    victim_close(c, p, probes ? 0 : started_ns);
+    if (probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
 }
 
 static void run_same_thread(int lfd, const struct endpoint *listener,
                             const struct cs_lane_config *cfg, struct cs_step_shared *step,
                             struct cs_lane_counters *c) {
     struct pair p;
+    uint64_t turn = 0; /* trials this lane ran: whose turn the probes take */
     while (claim_trial(step)) {
         record_cpu(c->victim_cpus);
         if (open_pair(lfd, listener, cfg, step, c, &p) != 0) { BUMP(&c->done); continue; }
@@ -459,7 +472,7 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
         reset_close(c, p.reset_fd);
         spin_ns(cfg->skew_ns);
         uint64_t victim_started = cs_os_now_ns();
-        victim_turn(lfd, listener, cfg, step, c, &p, victim_started);
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, &turn);
         record_skew(c, (int64_t)(victim_started - reset_started));
     }
 }
@@ -537,6 +550,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
 
     uint32_t sense = 0;
     uint64_t victim_started = 0; /* 0: no trial of ours awaits its skew record */
+    uint64_t turn = 0;
     struct pair p;
     while (claim_trial(step)) {
         record_cpu(c->victim_cpus);
@@ -549,7 +563,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
         barrier_wait(&x.go, &sense);
         spin_ns(victim_delay);
         victim_started = cs_os_now_ns();
-        victim_turn(lfd, listener, cfg, step, c, &p, victim_started);
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, &turn);
     }
     hand_off(&x, SLOT_QUIT);
     if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
