@@ -210,6 +210,7 @@ function skewSection(result: RunResult): string[] {
       }),
     ]);
     out.push('', `${s.cores}-core step, skew ${s.skew.mode}${s.skew.chosenNs !== undefined ? ` (window found at ${fmtSkew(s.skew.chosenNs)}, marked <)` : ''}: share of calls that failed, per skew (> 0: victim delayed)`);
+    if (s.skew.objective) out.push(`chosen by ${s.skew.objective}`);
     out.push(table(['asked', 'achieved', '10-90%', 'trials', ...calls.map((c) => `${c} failed`)], rows));
   }
   return out.length > 0 ? [...out, ''] : [];

@@ -34,6 +34,8 @@ export interface SkewPoint {
   achievedMedianNs: number;
   achieved: SkewStats;
   trials: number;
+  /** Time the point ran (its hits per second are over this); absent in records that predate it. */
+  elapsedNs?: number;
   calls: Record<string, Outcomes>;
   /** true for the points an auto search tried before the step's own run. */
   search?: boolean;
@@ -94,7 +96,13 @@ export interface StepTally {
   /** The kernel's own TCP counters over the step (machine-wide). */
   kernel?: KernelCheck;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */
-  skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
+  skew?: {
+    mode: 'fixed' | 'sweep' | 'auto';
+    chosenNs?: number;
+    /** auto: what the choice maximised ('hits/s'), or the named proxy it fell back to and why. */
+    objective?: string;
+    points: SkewPoint[];
+  };
   /** With --repeat N: each run's throughput (the counts above are their sums). */
   repeats?: { trialsPerSec: number[] };
 }

@@ -246,3 +246,43 @@ test('achieved-skew quantiles: 10 ns resolution within +-10 us, log buckets beyo
   const over = skewStats(linear, layout.skewBucketNs, layout.skewHalf, far);
   assert.deepEqual(over.beyond, { samples: 1, beyondNs: lows[lows.length - 1] });
 });
+
+test('--skew auto maximises hits per second where there are hits (injected here), and names the objective', async (t) => {
+  const { buildShim } = await import('./helpers/cli.mjs');
+  const { hitsPerSec } = await import('../dist/skew.js');
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--json', json, '--quiet'], {
+    env: { LD_PRELOAD: buildShim(), CLOSE_SHIM_INJECT_EVERY: '3' },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assertValid('result', r.result);
+  const s = r.result.steps[0];
+  assert.equal(s.skew.objective, 'hits/s');
+  const searched = s.skew.points.filter((p) => p.search);
+  const rate = (p) => hitsPerSec(p.calls, p.elapsedNs);
+  const best = Math.max(...searched.map(rate));
+  assert.ok(best > 0);
+  assert.equal(rate(searched.find((p) => p.askedNs === s.skew.chosenNs)), best);
+  assert.match(r.stdout, /chosen by hits\/s/);
+});
+
+test('--skew auto with no hit anywhere falls back to a named proxy, never silently', (t) => {
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--json', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = r.result.steps[0];
+  if (s.skew.points.some((p) => s.posix.close.outside > 0 || Object.keys(p.calls.close.errors).length > 0)) return; // a kernel with the race
+  assert.match(s.skew.objective, /^none: no point had a close\(\) error outside POSIX and no probe ran/);
+  assert.match(r.stdout, /chosen by none: no point had a close\(\) error outside POSIX/);
+});
+
+test('the auto grid is log-spaced from 100 ns to 100 us, refined around the best point or across the proxy\'s edge', async () => {
+  const { searchGrid, refineAround, refineEdge } = await import('../dist/skew.js');
+  assert.deepEqual(searchGrid(true), [0, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000]);
+  const cross = searchGrid(false);
+  assert.equal(cross.length, 21);
+  assert.deepEqual([cross[0], cross[10], cross[20]], [-100_000, 0, 100_000]);
+  assert.deepEqual(refineAround(20_000, searchGrid(true)), [15_000, 17_500, 27_500, 35_000]);
+  assert.deepEqual(refineEdge([[1000, 0.004], [2000, 0.98], [5000, 0.99]]), [1250, 1500, 1750]);
+  assert.deepEqual(refineEdge([[0, 0], [100, 0]]), []);
+});
