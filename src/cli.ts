@@ -15,6 +15,7 @@ import { Progress } from './progress.js';
 import { renderTable } from './report.js';
 import { checkOutputPath, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run } from './run.js';
+import { insideNetns, runInNetns } from './netns.js';
 import { renderTap } from './tap.js';
 
 interface RawOptions {
@@ -38,6 +39,7 @@ interface RawOptions {
   failAbove?: string;
   tap?: boolean;
   lanesPerCore?: string;
+  netns?: boolean;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -72,6 +74,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
     repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
     ...(raw.lanesPerCore !== undefined && { lanesPerCore: parseCount(raw.lanesPerCore, '--lanes-per-core') }),
+    ...(raw.netns && { netns: true }),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
   if (options.repeat > 1 && options.skew.kind === 'auto') {
@@ -119,6 +122,7 @@ function program(): Command {
     .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
+    .option('--netns', 'Linux, root: run in a private network namespace with RPS on its lo, so the RST is processed on another CPU (a stand-in for FreeBSD\'s netisr); the host\'s lo is untouched')
     .option('--lanes-per-core <k>', 'run K lanes on each CPU of a step, pinned K to each (default 1); the step is still N cores')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
     .allowExcessArguments(false)
@@ -224,6 +228,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const platform = native().platform();
   const options = toOptions(raw, platform.allowedCpus.length);
   if (rule) checkFailOn(rule.failOn, options.probes, Object.values(platform.errnoNames));
+  if (options.netns && !insideNetns()) return runInNetns(process.argv, platform.allowedCpus);
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
   const outcome = await run(options, progress, log);

@@ -25,6 +25,8 @@ export interface Options {
   /** Syscalls run on the victim after the RST and before its close, in PROBES order. */
   probes: Probe[];
   skew: SkewSpec;
+  /** --netns: the run inside a private network namespace with RPS on its lo (Linux, root). */
+  netns?: boolean;
   /** --lanes-per-core K: K lanes on each CPU of a step, pinned K to each (default 1). */
   lanesPerCore?: number;
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */

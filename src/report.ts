@@ -81,6 +81,7 @@ export function renderTable(result: RunResult): string {
     `close-stress ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
+    ...(options.netns ? ['network: a private namespace (--netns) with RPS on its lo: loopback input, the RST included, is processed from another CPU\'s backlog (a Linux stand-in for FreeBSD\'s netisr)'] : []),
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
       (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'
         : (options.lanesPerCore ?? 1) > 1 ? `${options.lanesPerCore} lanes pinned to each CPU of a step (--lanes-per-core); a step of N cores runs ${options.lanesPerCore}N lanes`
