@@ -61,6 +61,8 @@ try {
   const core = path.join(hostDir, 'close-stress-core');
   copyFileSync(path.join(native, 'build', 'Release', 'close-stress-core'), core);
   if (process.platform === 'linux') run('strip', ['--strip-all', core]);
+  // The inject preload library is Linux's alone (native/src/inject.c compiles to nothing elsewhere).
+  if (process.platform === 'linux') copyFileSync(path.join(native, 'build', 'Release', 'close-stress-inject.so'), path.join(hostDir, 'close-stress-inject.so'));
   cpSync(path.join(native, 'prebuilds'), prebuilds, { recursive: true });
 
   const sysroot = process.env.FREEBSD_SYSROOT;

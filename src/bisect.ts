@@ -1,14 +1,32 @@
 import { UsageError } from './errors.js';
 import { CALLS, PROBES } from './native.js';
 import type { RunResult } from './result.js';
+import { fmtInt } from './format.js';
+import { wilson, zeroEventUpperBound } from './stats.js';
 import { callsMade } from './tally.js';
 
 /**
  * `git bisect run` reads the exit status: 0 good, 1 bad, 125 "cannot test
- * this commit" (skip). A run that could not measure (setup failed, no victim
- * close made) must say 125, never 0 or 1, or bisect blames the wrong commit.
+ * this commit" (skip), and anything above 127 aborts the bisection. A run
+ * that could not measure (setup failed, no victim close made) must say 125,
+ * never 0 or 1, or bisect blames the wrong commit; an error that says nothing
+ * about the kernel (a typo in a flag, an output file refused, the tool not
+ * built) would fail the same way at every commit, so it aborts instead of
+ * turning into a verdict.
  */
-export const BISECT_EXIT = { good: 0, bad: 1, skip: 125 } as const;
+export const BISECT_EXIT = { good: 0, bad: 1, skip: 125, abort: 128 } as const;
+
+const BISECT_FLAGS = ['--fail-on', '--fail-above'];
+
+/**
+ * Whether the command line asks for a bisect verdict, read from argv itself:
+ * a usage error must abort the bisection even when the flags around it could
+ * not be parsed. (bin/close-stress.js repeats this test for the one case
+ * this file cannot be loaded: the tool not built.)
+ */
+export function bisectRequested(argv: readonly string[]): boolean {
+  return argv.slice(2).some((a) => BISECT_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)));
+}
 
 export interface FailOn {
   call: string;
@@ -67,25 +85,45 @@ export function judge(result: RunResult, rule: BisectRule): BisectVerdict {
   const measured = result.steps.filter((s) => s.posix.close.attempts > 0);
   if (measured.length === 0) return { exitCode: BISECT_EXIT.skip, reason: 'could not measure: no victim close() was made' };
   const what = rule.failOn.length > 0 ? rule.failOn.map((f) => `${f.call}:${f.errno}`).join(',') : 'close() errors outside POSIX';
-  for (const s of measured) {
-    // listed errnos are summed per syscall, each over that syscall's own calls
-    const counted = new Map<string, string[]>();
-    for (const f of rule.failOn) counted.set(f.call, [...(counted.get(f.call) ?? []), f.errno]);
-    const rates = rule.failOn.length === 0
-      ? [{ call: 'close', events: s.posix.close.outside, attempts: s.posix.close.attempts }]
-      : [...counted].map(([call, errnos]) => {
-          const o = s.calls[call as keyof typeof s.calls];
-          return { call, events: errnos.reduce((a, e) => a + (o?.errors[e] ?? 0), 0), attempts: callsMade(o) };
-        });
-    for (const r of rates) {
-      const rate = r.attempts > 0 ? r.events / r.attempts : 0;
-      if (rate > rule.above) {
-        return { exitCode: BISECT_EXIT.bad, reason: `bad: ${s.cores} cores: ${what}: ${r.events} in ${r.attempts} ${r.call}() calls (${rate.toExponential(2)} > ${rule.above})` };
-      }
-    }
+  // listed errnos are summed per syscall, each over that syscall's own calls
+  const counted = new Map<string, string[]>();
+  for (const f of rule.failOn) counted.set(f.call, [...(counted.get(f.call) ?? []), f.errno]);
+  const rates = measured.flatMap((s) => (rule.failOn.length === 0
+    ? [{ call: 'close', events: s.posix.close.outside, attempts: s.posix.close.attempts }]
+    : [...counted].map(([call, errnos]) => {
+        const o = s.calls[call as keyof typeof s.calls];
+        return { call, events: errnos.reduce((a, e) => a + (o?.errors[e] ?? 0), 0), attempts: callsMade(o) };
+      })).map((r) => ({ ...r, cores: s.cores, rate: r.attempts > 0 ? r.events / r.attempts : 0 })));
+  const bad = rates.find((r) => r.rate > rule.above);
+  if (bad) {
+    return { exitCode: BISECT_EXIT.bad, reason: `bad: ${bad.cores} cores: ${what}: ${bad.events} in ${bad.attempts} ${bad.call}() calls (${bad.rate.toExponential(2)} > ${rule.above})` };
   }
   const unmeasured = [...new Set(rule.failOn.map((f) => f.call))].filter((call) =>
     measured.every((s) => callsMade(s.calls[call as keyof typeof s.calls]) === 0));
   if (unmeasured.length > 0) return { exitCode: BISECT_EXIT.skip, reason: `could not measure: no ${unmeasured.join('(), ')}() call was made` };
-  return { exitCode: BISECT_EXIT.good, reason: `good: ${what} at or below ${rule.above} in every step` };
+  return { exitCode: BISECT_EXIT.good, reason: `good: ${what}: ${[...new Set(rates.map((r) => r.call))].map((call) => rulesOut(rates.filter((r) => r.call === call), rule.above)).join('; ')}` };
 }
+
+/**
+ * What a good verdict rules out, per syscall: with nothing seen, the exact
+ * one-sided bound on the rate over all its calls, and the weakest step's own
+ * bound (each step is judged alone); else the highest step rate and its
+ * Wilson upper limit against the threshold.
+ */
+function rulesOut(rates: { call: string; cores: number; events: number; attempts: number; rate: number }[], above: number): string {
+  const events = rates.reduce((a, r) => a + r.events, 0);
+  const attempts = rates.reduce((a, r) => a + r.attempts, 0);
+  const call = `${rates[0]!.call}() calls`;
+  const weakest = rates.filter((r) => r.attempts > 0).sort((a, b) => a.attempts - b.attempts)[0]!;
+  if (events === 0) {
+    const perStep = rates.length > 1
+      ? `; each step below ${fmtBound(zeroEventUpperBound(weakest.attempts))} (fewest: ${fmtInt(weakest.attempts)} at ${cores(weakest.cores)})`
+      : '';
+    return `0 in ${fmtInt(attempts)} ${call}: rate below ${fmtBound(zeroEventUpperBound(attempts))} at 95%${perStep}`;
+  }
+  const top = [...rates].sort((a, b) => b.rate - a.rate)[0]!;
+  return `${fmtInt(events)} in ${fmtInt(attempts)} ${call}; highest step ${cores(top.cores)}: ${top.rate.toExponential(2)} (95% up to ${fmtBound(wilson(top.events, top.attempts).high)}), at or below ${above}`;
+}
+
+const cores = (n: number): string => `${n} ${n === 1 ? 'core' : 'cores'}`;
+const fmtBound = (r: number): string => r.toExponential(1);

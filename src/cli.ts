@@ -1,5 +1,9 @@
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import { CLOSE_BY_KERNEL_HELP } from './kernel-versions.js';
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from './errors.js';
+import type { Logger } from 'pino';
+import { OutputError, ToolError, UsageError } from './errors.js';
 import { toolInfo } from './env.js';
 import { createLogger, logFileError } from './log.js';
 import { native } from './native.js';
@@ -7,16 +11,18 @@ import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
   type Family, type LogLevel, type Options,
 } from './options.js';
-import { checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
-import { compareResults, renderComparison } from './compare.js';
+import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
+import { compareMany, compareResults, renderComparison, renderMany } from './compare.js';
+import type { HtmlOptions } from './html.js';
 import { journalPath } from './journal.js';
 import { loadRun } from './load.js';
 import { Progress } from './progress.js';
 import { renderTable } from './report.js';
-import { checkOutputPath, writeAtomic, writeResult, type RunResult } from './result.js';
-import { run } from './run.js';
+import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
+import { run, StopSignals } from './run.js';
 import { insideNetns, runInNetns } from './netns.js';
 import { renderTap } from './tap.js';
+import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
 interface RawOptions {
   cores?: string;
@@ -72,7 +78,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     logLevel,
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
-    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat'),
+    repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat', 'such as 5'),
     ...(raw.lanesPerCore !== undefined && { lanesPerCore: parseCount(raw.lanesPerCore, '--lanes-per-core') }),
     ...(raw.netns && { netns: true }),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
@@ -94,6 +100,11 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     checkOutputPath(journal, raw.journal !== undefined ? '--journal' : '--json (its journal)', options.force);
   }
   if (options.logFile !== undefined) checkOutputPath(options.logFile, '--log-file', true);
+  refuseSharedOutputs([
+    { flag: '--json', file: options.json },
+    { flag: raw.journal !== undefined ? '--journal' : '--json (its journal)', file: options.journal },
+    { flag: '--log-file', file: options.logFile },
+  ]);
   return options;
 }
 
@@ -119,12 +130,13 @@ function program(): Command {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: warn on stderr, info with --log-file)`)
       .option('--repeat <n>', 'run each step n times: counts add up, throughput is reported as a mean with a 95% interval')
     .option('--duration <time>', 'run each step for this long instead of --iterations trials: 500ms, 30s, 5m, 1h')
-    .option('--journal <file>', 'append each finished step to this JSONL journal, fsynced (default: <--json file>.jsonl)')
-    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure')
+    .option('--journal <file>', 'write each finished step to this new JSONL journal, fsynced (default: <--json file>.jsonl; an existing one is refused unless --force)')
+    .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure; 128 (aborts the bisection) on an error that says nothing about the commit, such as a mistyped flag')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
     .option('--netns', 'Linux, root: run in a private network namespace with RPS on its lo, so the RST is processed on another CPU (a stand-in for FreeBSD\'s netisr); the host\'s lo is untouched')
     .option('--lanes-per-core <k>', 'run K lanes on each CPU of a step, pinned K to each (default 1); the step is still N cores')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
+    .addHelpText('after', `\n${CLOSE_BY_KERNEL_HELP}`)
     .allowExcessArguments(false)
     .enablePositionalOptions()
     .exitOverride()
@@ -162,7 +174,8 @@ function usageMessage(err: CommanderError, cmd: Command): string {
 type Chosen =
   | { kind: 'run' }
   | { kind: 'report'; file: string; html?: string; force?: boolean; tap?: boolean }
-  | { kind: 'compare'; base: string; next: string; html?: string; json?: string; force?: boolean };
+  | { kind: 'compare'; base: string; runs: string[]; html?: string; json?: string; force?: boolean; failOnWorse?: boolean }
+  | { kind: 'inject'; command: string[]; raw: RawInjectOptions };
 
 function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
   cmd
@@ -176,20 +189,37 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .action((file: string, o: { html?: string; force?: boolean; tap?: boolean }) => choose({ kind: 'report', file, ...o }));
   cmd
     .command('compare')
-    .description('compare two saved runs per core count: rates with Wilson 95% intervals, Fisher\'s exact test, throughput and latency')
+    .description('compare saved runs per core count against a baseline: rates with Wilson 95% intervals, a test that counts run-to-run drift when both have repeats, throughput and latency')
     .argument('<base>', 'the run before the change (.json or .jsonl)')
-    .argument('<new>', 'the run after it')
+    .argument('<new...>', 'the run after it; several (compare BASE A B ...): one column per run against the baseline')
     .option('--json <file>', 'also write the comparison as JSON (schema close-stress/compare)')
     .option('--html <file>', 'also write both runs on the same axes as a self-contained HTML file')
     .option('--force', 'overwrite existing output files')
+    .option('--fail-on-worse', 'for CI gates: exit 1 when any core count\'s verdict is WORSE (0 otherwise, 2 for a usage error)')
     .allowExcessArguments(false)
-    .action((base: string, next: string, o: { json?: string; html?: string; force?: boolean }) => choose({ kind: 'compare', base, next, ...o }));
+    .action((base: string, runs: string[], o: { json?: string; html?: string; force?: boolean; failOnWorse?: boolean }) => choose({ kind: 'compare', base, runs, ...o }));
+  const inject = cmd
+    .command('inject')
+    .description('run CMD with FreeBSD\'s close(): close() of a TCP socket reset by its peer fails (ECONNRESET) and releases the descriptor; report what CMD did next with it')
+    .usage('[options] -- CMD [ARGS...]')
+    .argument('[command...]', 'the program to run, after --')
+    .option('--every <n>', 'fail every n-th eligible close (a TCP socket whose peer reset it) (default: 1, all of them)')
+    .option('--probability <p>', 'fail each eligible close with probability p (0 < p <= 1)')
+    .option('--seed <n>', 'with --probability: the seed, for a repeatable choice (default: 1)')
+    .option('--race <window>', 'race-timed emulation: a close of a connected socket waits this long (2us, 10ms) and fails only if the peer\'s reset lands meanwhile')
+    .option('--errno <name>', 'the errno close() fails with: ECONNRESET (FreeBSD), EINVAL (as macOS can give), ... (default: ECONNRESET)')
+    .option('--json <file>', 'also write the report as JSON (schema close-stress/inject)')
+    .option('--force', 'overwrite an existing --json file')
+    .option('--fail-on-retry', 'exit 1 when CMD retried close() or used a descriptor whose close() failed, or when nothing could be tested (for CI)')
+    .passThroughOptions()
+    .action((command: string[], o: RawInjectOptions) => choose({ kind: 'inject', command, raw: o }));
+  refuseRepeatedFlags(inject);
   return cmd.action(() => choose({ kind: 'run' }));
 }
 
-async function writeHtml(file: string, results: RunResult[], title: string): Promise<void> {
+async function writeHtml(file: string, results: RunResult[], title: string, more: Omit<HtmlOptions, 'title'> = {}): Promise<void> {
   const { renderHtml } = await import('./html.js');
-  writeAtomic(file, renderHtml(results, { title }));
+  writeAtomic(file, renderHtml(results, { title, ...more }));
 }
 
 async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<number> {
@@ -206,13 +236,47 @@ async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<nu
 async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
   if (c.json) checkOutputPath(c.json, '--json', c.force ?? false);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
+  refuseSharedOutputs([{ flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   const base = loadRun(c.base);
-  const next = loadRun(c.next);
-  const comparison = compareResults(base, next, [c.base, c.next]);
-  process.stdout.write(renderComparison(comparison));
-  if (c.json) writeAtomic(c.json, `${JSON.stringify(comparison, null, 2)}\n`);
-  if (c.html) await writeHtml(c.html, [base, next], `close-stress: ${c.base} vs ${c.next}`);
+  const runs = c.runs.map(loadRun);
+  const many = runs.length > 1 ? compareMany(base, runs, [c.base, ...c.runs], (i) => sameFile(c.base, c.runs[i]!)) : undefined;
+  const comparisons = many?.comparisons ?? [compareResults(base, runs[0]!, [c.base, c.runs[0]!], { sameFile: sameFile(c.base, c.runs[0]!) })];
+  process.stdout.write(many ? renderMany(many) : renderComparison(comparisons[0]!));
+  if (c.json) writeAtomic(c.json, `${JSON.stringify(many ?? comparisons[0], null, 2)}\n`);
+  if (c.html) {
+    const labels = ['base', ...(runs.length === 1 ? ['new'] : c.runs.map((f, i) => `${i + 1}: ${path.basename(f)}`))];
+    await writeHtml(c.html, [base, ...runs], `close-stress: ${[c.base, ...c.runs].join(' vs ')}`, { labels, comparisons });
+  }
+  const worse = comparisons.flatMap((cmp) => cmp.cores.filter((k) => k.judgement === 'WORSE').map((k) => `${k.cores} cores` + (many ? ` of ${cmp.new.label}` : '')));
+  if (c.failOnWorse && worse.length > 0) {
+    process.stderr.write(`close-stress: compare: WORSE at ${worse.join(', ')} (exit 1)\n`);
+    return 1;
+  }
   return 0;
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+async function injectCommand(c: Extract<Chosen, { kind: 'inject' }>): Promise<number> {
+  const options = parseInjectOptions(c.raw, c.command, native().platform().errnoNames);
+  if (options.json !== undefined) checkOutputPath(options.json, '--json', options.force);
+  const { report, exitCode } = await runInject(options);
+  process.stderr.write(renderInject(report));
+  if (options.json !== undefined) {
+    try {
+      writeAtomic(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    } catch (err) {
+      process.stderr.write(`close-stress: could not save ${options.json}: ${(err as Error).message}\n`);
+      return exitCode === 0 ? 1 : exitCode;
+    }
+  }
+  return exitCode;
 }
 
 function bisectRule(raw: RawOptions): BisectRule | undefined {
@@ -231,10 +295,21 @@ async function runCommand(raw: RawOptions): Promise<number> {
   if (options.netns && !insideNetns()) return runInNetns(process.argv, platform.allowedCpus);
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
-  const outcome = await run(options, progress, log);
+  const signals = new StopSignals(log);
+  try {
+    const code = await runAndSave(options, rule, raw.tap === true, progress, log, signals);
+    // A signal that came while the result was being saved: still saved, and the exit says it came.
+    return signals.exitCode ?? code;
+  } finally {
+    signals.release();
+  }
+}
+
+async function runAndSave(options: Options, rule: BisectRule | undefined, tapOut: boolean, progress: Progress, log: Logger, signals: StopSignals): Promise<number> {
+  const outcome = await run(options, progress, log, signals);
   const { result, exitCode } = outcome;
   // With --tap stdout is the harness's: TAP there, the table for people on stderr.
-  const tap = raw.tap ? renderTap(result, rule) : undefined;
+  const tap = tapOut ? renderTap(result, rule) : undefined;
   (tap ? process.stderr : process.stdout).write(renderTable(result));
   if (tap) process.stdout.write(tap.text);
   if (result.error) process.stderr.write(`close-stress: ${result.status}: ${result.error}\n`);
@@ -244,16 +319,21 @@ async function runCommand(raw: RawOptions): Promise<number> {
     try {
       writeResult(options.json, result);
     } catch (err) {
-      lostSaves.push(`could not save ${options.json}: ${(err as Error).message}`);
+      lostSaves.push(`could not save the result: ${(err as Error).message}`);
     }
   }
-  if (outcome.journalError) lostSaves.push(`could not write the journal ${outcome.journalError}`);
+  if (outcome.journalError) lostSaves.push(`could not save the journal: ${outcome.journalError} (the steps before it are in it)`);
   const lost = logFileError(log);
   if (lost) lostSaves.push(`could not write the log ${lost.file}: ${lost.message}`);
   const saved = lostSaves.length === 0;
-  if (!saved) process.stderr.write(`close-stress: ${lostSaves.join('; ')}\n`);
-  if (tap) return !saved ? 1 : result.status === 'interrupted' ? exitCode : tap.exitCode;
-  if (!saved) return rule ? BISECT_EXIT.skip : exitCode === 0 ? 1 : exitCode;
+  if (!saved) {
+    // A full disk is no verdict on the commit, and would hit the next one too.
+    const bisect = rule && !tap ? ` (bisect aborted: this says nothing about the commit, exit ${BISECT_EXIT.abort})` : '';
+    process.stderr.write(`close-stress: ${lostSaves.join('; ')}${bisect}\n`);
+    if (tap) return 1;
+    return rule ? BISECT_EXIT.abort : exitCode === 0 ? 1 : exitCode;
+  }
+  if (tap) return result.status === 'interrupted' ? exitCode : tap.exitCode;
   if (!rule || result.status === 'interrupted') return exitCode;
   const verdict = judge(result, rule);
   process.stderr.write(`close-stress: bisect: ${verdict.reason} (exit ${verdict.exitCode})\n`);
@@ -306,13 +386,21 @@ export async function main(argv: string[]): Promise<number> {
     const { chosen, raw } = parsed;
     if (chosen.kind === 'report') return await reportCommand(chosen);
     if (chosen.kind === 'compare') return await compareCommand(chosen);
+    if (chosen.kind === 'inject') return await injectCommand(chosen);
     return await runCommand(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`close-stress: error: ${message}\n`);
-    if (err instanceof UsageError) return 2;
-    // under git bisect run, a run that could not start must skip the commit, not blame it
-    const raw = parsed?.raw;
-    return parsed?.chosen.kind === 'run' && (raw?.failOn !== undefined || raw?.failAbove !== undefined) ? BISECT_EXIT.skip : 1;
+    const bisect = (parsed === undefined || parsed.chosen.kind === 'run') && bisectRequested(argv);
+    if (!bisect) {
+      process.stderr.write(`close-stress: error: ${message}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    // Under git bisect run: an error that would repeat at every commit aborts
+    // the bisection; a run that could not start skips this commit, never blames it.
+    const abort = err instanceof UsageError || err instanceof ToolError || err instanceof OutputError;
+    const code = abort ? BISECT_EXIT.abort : BISECT_EXIT.skip;
+    const what = abort ? 'bisect aborted: this says nothing about the commit' : 'bisect: skip this commit';
+    process.stderr.write(`close-stress: error: ${message} (${what}, exit ${code})\n`);
+    return code;
   }
 }

@@ -3,12 +3,31 @@ import { readFileSync } from 'node:fs';
 import type { Platform } from './native.js';
 
 export interface Environment {
-  os: { type: string; platform: string; release: string; version: string; arch: string };
+  os: { type: string; platform: string; release: string; version: string; arch: string; osreldate?: number };
   cpu: { model: string; online: number; allowed: number[]; canPin: boolean };
   memoryBytes: number;
   hostname: string;
-  node: string;
+  /** The Node version that ran it; absent when close-stress-core (C, no Node) did. */
+  node?: string;
   tool: { name: string; version: string };
+  /**
+   * Dynamic-loader variables that put other code into the process (a shim
+   * can change what close() returns); name -> value, empty when none was set.
+   */
+  preload?: Record<string, string>;
+}
+
+/** Loader variables that inject libraries or redirect symbol lookup: glibc/musl, FreeBSD rtld, macOS dyld. */
+export const PRELOAD_VARIABLES = ['LD_PRELOAD', 'LD_AUDIT', 'LD_LIBRARY_PATH', 'DYLD_INSERT_LIBRARIES', 'DYLD_LIBRARY_PATH', 'DYLD_FORCE_FLAT_NAMESPACE'] as const;
+
+export function preloadVariables(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return Object.fromEntries(PRELOAD_VARIABLES.flatMap((k) => (env[k] ? [[k, env[k]!]] : [])));
+}
+
+/** The 1, 5 and 15 minute load averages (zeros where the OS has none). */
+export function loadAverage(): [number, number, number] {
+  const [a = 0, b = 0, c = 0] = os.loadavg();
+  return [a, b, c];
 }
 
 export function toolInfo(): { name: string; version: string } {
@@ -23,7 +42,10 @@ export function toolInfo(): { name: string; version: string } {
 export function captureEnvironment(platform: Platform): Environment {
   const cpus = os.cpus();
   return {
-    os: { type: os.type(), platform: os.platform(), release: os.release(), version: os.version(), arch: os.arch() },
+    os: {
+      type: os.type(), platform: os.platform(), release: os.release(), version: os.version(), arch: os.arch(),
+      ...(platform.osreldate !== undefined && { osreldate: platform.osreldate }),
+    },
     cpu: {
       model: cpus[0]?.model.trim() ?? 'unknown',
       online: cpus.length,
@@ -34,5 +56,6 @@ export function captureEnvironment(platform: Platform): Environment {
     hostname: os.hostname(),
     node: process.version,
     tool: toolInfo(),
+    preload: preloadVariables(),
   };
 }

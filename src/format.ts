@@ -29,3 +29,18 @@ export function fmtAskedSkew(ns: number): string {
   if (a >= 1e3) return `${ns / 1e3}us`;
   return `${ns}ns`;
 }
+
+/** Fewer repeats than this give a t interval too wide to say much (t(0.975, 1) = 12.7). */
+export const FEW_REPEATS = 3;
+
+/**
+ * A step's throughput as every text output prints it: the figure, then with
+ * --repeat its 95% interval (no interval for one repeat: none can be computed).
+ */
+export function fmtThroughput(trialsPerSec: number, t?: { low?: number; high?: number; n: number }): string {
+  if (!t || t.low === undefined || t.high === undefined) return fmtInt(trialsPerSec);
+  const half = (t.high - t.low) / 2;
+  // Symmetric unless clamped at 0: then the bounds themselves.
+  const ci = Math.abs(trialsPerSec - half - t.low) < 0.5 ? `±${fmtInt(half)}` : `[${fmtInt(t.low)}, ${fmtInt(t.high)}]`;
+  return `${fmtInt(trialsPerSec)} ${ci}`;
+}

@@ -1,7 +1,10 @@
 import type { RunResult, StepResult } from './result.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
-import { fmtInt, fmtRate as fmtTextRate } from './format.js';
-import { cpuRanges } from './report.js';
+import { fmtAskedSkew, fmtInt, fmtRate as fmtTextRate } from './format.js';
+import type { Options, SkewSpec } from './options.js';
+import { cpuRanges, expectationLine, verdictLine } from './report.js';
+import { describeSide, fmtP, type Comparison, type CoreComparison } from './compare.js';
+import { rstsPerReset } from './kernel.js';
 import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
 import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 
@@ -14,6 +17,10 @@ import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 
 export interface HtmlOptions {
   title?: string;
+  /** Series labels, base first (default: "run", or "base" and "new"). */
+  labels?: string[];
+  /** compare's judgement of each run against the first (the terminal's verdicts, in the page). */
+  comparisons?: Comparison[];
 }
 
 export type { Histogram };
@@ -129,6 +136,10 @@ interface Series {
 const SERIES_STYLE = [
   { colour: '#2563eb', dash: '6 4', hollow: true },
   { colour: '#d9480f', dash: '', hollow: false },
+  { colour: '#059669', dash: '2 3', hollow: false },
+  { colour: '#9333ea', dash: '8 3 2 3', hollow: false },
+  { colour: '#ca8a04', dash: '1 3', hollow: false },
+  { colour: '#db2777', dash: '4 2', hollow: false },
 ];
 
 function svgOpen(kind: string, label: string, extra = ''): string {
@@ -262,7 +273,7 @@ function rateChart(series: Series[], cores: number[], over: Set<number>): string
 function throughputChart(series: Series[], cores: number[], over: Set<number>): string {
   const all = series.flatMap((s) => s.result.steps.map((st) => ({ s, st })));
   if (all.length === 0) return '<p class="note">No step was measured: no throughput chart.</p>';
-  const { lo, hi, ticks } = linearTicks(0, Math.max(...all.map(({ st }) => st.trialsPerSec)) * 1.12);
+  const { lo, hi, ticks } = linearTicks(0, Math.max(...all.map(({ st }) => Math.max(st.trialsPerSec, st.throughput?.high ?? 0))) * 1.12);
   const y = (v: number): number => M.top + PH - ((v - lo) / (hi - lo)) * PH;
   const ax = coreAxis(cores, over);
   const barW = Math.min(56, (ax.band * 0.7) / series.length);
@@ -271,13 +282,26 @@ function throughputChart(series: Series[], cores: number[], over: Set<number>): 
     const x = ax.x(st.cores) - (barW * series.length) / 2 + barW * i;
     const top = y(st.trialsPerSec);
     const eff = (st.scaling?.efficiency ?? null);
-    const title = `${s.label}, ${coresText(st.cores)}: ${fmtInt(st.trialsPerSec)} trials/s` + (eff === null ? '' : `, scaling efficiency ${fmtPct(eff)}`) + (st.oversubscribed ? ' (oversubscribed)' : '');
+    const t = st.throughput;
+    const ci = t?.low !== undefined && t.high !== undefined ? { low: t.low, high: t.high, n: t.n } : undefined;
+    const title = `${s.label}, ${coresText(st.cores)}: ${fmtInt(st.trialsPerSec)} trials/s` +
+      (ci ? `, mean of ${ci.n} repeats, 95% interval ${fmtInt(ci.low)} to ${fmtInt(ci.high)}` : t ? ', one repeat: no interval' : '') +
+      (eff === null ? '' : `, scaling efficiency ${fmtPct(eff)}`) + (st.oversubscribed ? ' (oversubscribed)' : '');
     const fill = st.oversubscribed ? `url(#hatch-${i})` : s.colour;
+    const cx = (x + barW / 2).toFixed(1);
+    // Labels sit above the bar, or above its interval when that reaches higher.
+    const labelTop = ci ? Math.min(top, y(ci.high)) : top;
+    const whisker = ci
+      ? `<g class="ci" data-n="${ci.n}"><line x1="${cx}" x2="${cx}" y1="${y(ci.low).toFixed(1)}" y2="${y(ci.high).toFixed(1)}" stroke="#111827" stroke-width="1.5"/>` +
+        [ci.low, ci.high].map((v) => `<line x1="${(x + barW / 2 - 5).toFixed(1)}" x2="${(x + barW / 2 + 5).toFixed(1)}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#111827" stroke-width="1.5"/>`).join('') +
+        '</g>'
+      : '';
     return (
       `<g class="bar" data-series="${esc(s.label)}" data-cores="${st.cores}"><title>${esc(title)}</title>` +
       `<rect x="${(x + 2).toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 4).toFixed(1)}" height="${(M.top + PH - top).toFixed(1)}" fill="${fill}" stroke="${s.colour}" stroke-width="1.5"/>` +
-      `<text class="annot" x="${(x + barW / 2).toFixed(1)}" y="${(top - 14).toFixed(1)}" text-anchor="middle">${esc(fmtPerSec(st.trialsPerSec))}</text>` +
-      (eff === null ? '' : `<text class="annot eff" x="${(x + barW / 2).toFixed(1)}" y="${(top - 3).toFixed(1)}" text-anchor="middle">${esc(fmtPct(eff))}</text>`) +
+      whisker +
+      `<text class="annot" x="${cx}" y="${(labelTop - 14).toFixed(1)}" text-anchor="middle">${esc(fmtPerSec(st.trialsPerSec))}</text>` +
+      (eff === null ? '' : `<text class="annot eff" x="${cx}" y="${(labelTop - 3).toFixed(1)}" text-anchor="middle">${esc(fmtPct(eff))}</text>`) +
       '</g>'
     );
   });
@@ -295,7 +319,9 @@ function throughputChart(series: Series[], cores: number[], over: Set<number>): 
   return figure(
     'Throughput',
     svgOpen('throughput', label) + defs + seriesLegend(series) + yAxis(ticks, y, fmtPerSec, 'trials per second') + ax.svg + bars.join('') + '</svg>',
-    'Above each bar: trials per second, then scaling efficiency = (trials/s per usable core) ÷ (trials/s per core at the baseline step); 100% is linear scaling; oversubscribed steps count only the allowed CPUs.' + (over.size > 0 ? ' Hatched bars are oversubscribed.' : ''),
+    'Above each bar: trials per second, then scaling efficiency = (trials/s per usable core) ÷ (trials/s per core at the baseline step); 100% is linear scaling; oversubscribed steps count only the allowed CPUs.' +
+      (all.some(({ st }) => st.throughput?.low !== undefined) ? ' With --repeat a bar is the mean of the repeats and its whisker the 95% t interval (clamped at 0).' : '') +
+      (over.size > 0 ? ' Hatched bars are oversubscribed.' : ''),
   );
 }
 
@@ -473,13 +499,32 @@ function figure(caption: string, svg: string, note: string): string {
 
 // ---- header and tables ----
 
-/** Options that only say where output went: not part of what was measured. */
-const OUTPUT_OPTIONS = new Set(['json', 'journal', 'html', 'force', 'quiet', 'logFile', 'logLevel']);
+/** --skew as it is typed: 300ns, -2us:2us:250ns, auto; nothing for no skew. */
+function skewFlag(spec: SkewSpec | undefined): string | undefined {
+  switch (spec?.kind) {
+    case 'fixed': return fmtAskedSkew(spec.ns);
+    case 'sweep': return `${fmtAskedSkew(spec.fromNs)}:${fmtAskedSkew(spec.toNs)}:${fmtAskedSkew(spec.stepNs)}`;
+    case 'auto': return 'auto';
+    default: return undefined;
+  }
+}
 
-function fmtValue(v: unknown): string {
-  if (Array.isArray(v)) return v.join(', ');
-  if (v !== null && typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+/**
+ * What was measured, as the flags that measure it again (output options left
+ * out: they say where results went, not what they are).
+ */
+export function describeOptions(o: Partial<Options>): string {
+  const flags: Array<[string, unknown]> = [
+    ['--cores', o.cores?.join(',')],
+    [o.durationMs !== undefined ? '--duration' : '--iterations', o.durationMs !== undefined ? `${o.durationMs}ms` : o.iterations],
+    ['--race', o.race],
+    ['--reset-side', o.resetSide],
+    ['--family', o.family],
+    ['--probe', o.probes && o.probes.length > 0 ? o.probes.join(',') : undefined],
+    ['--skew', skewFlag(o.skew)],
+    ['--repeat', o.repeat !== undefined && o.repeat > 1 ? o.repeat : undefined],
+  ];
+  return flags.filter(([, v]) => v !== undefined && v !== '').map(([f, v]) => `${f} ${String(v)}`).join(' ');
 }
 
 function environmentTable(series: Series[]): string {
@@ -490,8 +535,8 @@ function environmentTable(series: Series[]): string {
     ['CPU', (r) => r.environment.cpu.model],
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
-    ['options', (r) => Object.entries(r.options).filter(([k, v]) => !OUTPUT_OPTIONS.has(k) && v !== undefined).map(([k, v]) => `${k}=${fmtValue(v)}`).join('; ')],
-    ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, node ${r.environment.node}, host ${r.environment.hostname}`],
+    ['options', (r) => describeOptions(r.options)],
+    ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, ${r.environment.node ? `node ${r.environment.node}` : 'C core alone, without Node'}, host ${r.environment.hostname}`],
     ['time', (r) => `${r.startedAt} → ${r.finishedAt}`],
   ];
   const head = series.length > 1 ? `<tr><th scope="col"></th>${series.map((s) => `<th scope="col">${esc(s.label)}</th>`).join('')}</tr>` : '';
@@ -510,7 +555,8 @@ function environmentTable(series: Series[]): string {
 }
 
 function stepsTable(series: Series[]): string {
-  const head = ['run', 'cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close() ok', 'outside POSIX', 'rate', '95% low', '95% high', 'errnos outside POSIX'];
+  const head = ['run', 'cores', 'threads', 'trials', 'trials/s', 'efficiency', 'close() ok', 'outside POSIX', 'rate', '95% low', '95% high', 'errnos outside POSIX',
+    'kernel RSTs per resetting close', 'fd released', 'fd retained', 'fd reused'];
   const rows = series.flatMap((s) =>
     s.result.steps.map((st) => {
       const v = st.posix.close;
@@ -529,10 +575,37 @@ function stepsTable(series: Series[]): string {
         zero ? '0' : fmtRate(v.ci95.low),
         zero ? fmtRate(v.upper95WhenZero ?? v.ci95.high) : fmtRate(v.ci95.high),
         Object.entries(v.outsideErrnos).map(([e, n]) => `${e} ${fmtInt(n)}`).join(', ') || '—',
+        rstCell(st),
+        fmtInt(st.victimFd.released),
+        fmtInt(st.victimFd.retained),
+        fmtInt(st.victimFd.reused),
       ];
     }),
   );
-  return dataTable('Per step', head, rows, series.length > 1, [0, 11]);
+  const counter = series.flatMap((s) => s.result.steps).find((st) => st.kernel?.rstCounter)?.kernel;
+  return dataTable('Per step', head, rows, series.length > 1, [0, 11, 12]) +
+    '<p class="note">' + esc(
+      'Kernel RSTs per resetting close: ' + (counter?.rstCounter ? `the kernel's ${counter.rstCounter.name} counter (${counter.source}, machine-wide: other traffic adds to it) over the step, per resetting close; below 1 means the RST injection did not happen and the step is not evidence.` : 'no RST counter was read on this system.') +
+      ' After a failed victim close(): fd released = the descriptor was gone (a retry would close another one), retained = still open, reused = already taken by another thread\'s descriptor.',
+    ) + '</p>';
+}
+
+/** The kernel's cross-check of the RST injection, flagged when it did not happen. */
+function rstCell(st: StepResult): string {
+  const r = rstsPerReset(st.kernel, st.calls.resetClose?.ok ?? 0);
+  if (r === undefined) return '—';
+  return r < 1 ? `${r.toFixed(2)} (no RST: not evidence)` : r.toFixed(2);
+}
+
+/** Races lost that close() did not report, per step, from the kernel counter where there is one. */
+function raceLostTable(series: Series[]): string {
+  const steps = series.flatMap((s) => s.result.steps.map((st) => ({ s, st, r: st.raceLost })));
+  if (!steps.some(({ r }) => r)) return '';
+  const head = ['run', 'cores', 'counter', 'lost', 'of victim closes', 'share', '95% low', '95% high', 'note'];
+  const rows = steps.map(({ s, st, r }) => (r?.available
+    ? [s.label, String(st.cores), r.counter ?? '', fmtInt(r.lost ?? 0), fmtInt(r.closes ?? 0), fmtRate(r.share ?? 0), fmtRate(r.ci95?.low ?? 0), fmtRate(r.ci95?.high ?? 0), r.caveat ?? '']
+    : [s.label, String(st.cores), '—', '—', '—', '—', '—', '—', `unavailable: ${r?.reason ?? 'not recorded'}`]));
+  return dataTable('Race lost (kernel counter), apart from the POSIX verdict', head, rows, series.length > 1, [0, 2, 8]);
 }
 
 /** Sensitivity per step: hits per second with their Garwood interval, and the time to the first. */
@@ -582,6 +655,54 @@ function skewTable(rows: SkewRow[], many: boolean): string {
   );
 }
 
+const JUDGEMENT_CLASS: Record<CoreComparison['judgement'], string> = { BETTER: 'good', WORSE: 'bad', 'no significant change': '', 'not measured': '' };
+
+function throughputText(t: CoreComparison['throughput']): string {
+  const ci = (x?: { low: number; high: number; n: number }): string => (x ? ` [${fmtInt(x.low)}, ${fmtInt(x.high)}] (n=${x.n})` : '');
+  const change = `${t.change >= 0 ? '+' : ''}${(t.change * 100).toFixed(1)}%`;
+  const judged = t.significant === undefined ? 'no interval: run both with --repeat' : t.significant ? 'intervals apart' : 'within noise';
+  return `throughput ${fmtInt(t.base)}${ci(t.baseCi)} → ${fmtInt(t.new)}${ci(t.newCi)} trials/s: ${change}, ${judged}`;
+}
+
+/** What the terminal's compare says, per run against the base: verdicts, rows with p, throughput, warnings. */
+function comparisonSection(comparisons: Comparison[], labels: string[]): string {
+  if (comparisons.length === 0) return '';
+  const parts = ['<h2>Comparison</h2>'];
+  comparisons.forEach((c, i) => {
+    const name = labels[i + 1] ?? c.new.label;
+    const tests = new Set(c.cores.flatMap((k) => k.rows.map((r) => r.test)));
+    parts.push(`<section class="comparison" data-run="${esc(name)}">`);
+    if (comparisons.length > 1) parts.push(`<h3>${esc(name)} against ${esc(labels[0] ?? 'base')}</h3>`);
+    parts.push(`<p class="note">${esc(`${labels[0] ?? 'base'}: ${c.base.label}; ${name}: ${c.new.label}. ` +
+      'Rates with Wilson 95% intervals; p two-sided, ' +
+      (tests.has('quasi-binomial') ? 'from a quasi-binomial F test over the repeats (counts their run-to-run drift; disp = dispersion)' : "from Fisher's exact test (no repeats on both sides: run-to-run drift is not counted)") +
+      `; * = significant at ${c.alpha} after Bonferroni over the rows of a core count.`)}</p>`);
+    for (const k of c.cores) {
+      const cls = JUDGEMENT_CLASS[k.judgement];
+      parts.push(`<p class="verdict${cls ? ` ${cls}` : ''}" data-cores="${k.cores}" data-judgement="${esc(k.judgement)}">${esc(`${coresText(k.cores)}: ${k.verdict}`)}</p>`);
+      parts.push(dataTable(
+        `${coresText(k.cores)}: ${labels[0] ?? 'base'} → ${name}`,
+        ['call:outcome', labels[0] ?? 'base', name, 'difference', 'p', 'test', ''],
+        k.rows.map((r) => [
+          `${r.call}:${r.outcome}`, describeSide(r.base), describeSide(r.new),
+          `${r.difference >= 0 ? '+' : ''}${r.difference.toExponential(1)}`, fmtP(r.pValue),
+          r.test === 'quasi-binomial' ? `quasi-binomial, disp ${(r.dispersion ?? 1).toFixed(1)}, df ${r.df}` : 'Fisher',
+          r.significant ? '*' : '',
+        ]),
+        true,
+        [0, 1, 2, 5],
+      ));
+      parts.push(`<p class="throughput" data-cores="${k.cores}">${esc(throughputText(k.throughput))}</p>`);
+    }
+    if (c.warnings.length > 0) parts.push(`<ul class="warnings">${c.warnings.map((w) => `<li>${esc(`warning: ${w}`)}</li>`).join('')}</ul>`);
+    if (c.onlyIn.base.length + c.onlyIn.new.length > 0) {
+      parts.push(`<p class="note">${esc(`not compared: core counts only in ${labels[0] ?? 'base'} (${c.onlyIn.base.join(',') || '-'}), only in ${name} (${c.onlyIn.new.join(',') || '-'})`)}</p>`);
+    }
+    parts.push('</section>');
+  });
+  return parts.join('\n');
+}
+
 /** Numbers right-aligned, words (the columns in textCols) left-aligned. */
 function dataTable(caption: string, head: string[], rows: string[][], showRun: boolean, textCols: number[]): string {
   const keep = head.map((h, i) => showRun || i !== 0);
@@ -600,6 +721,9 @@ h1{font-size:22px;margin:0 0 4px}
 h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 .verdict{font-weight:600;margin:8px 0 16px}
 .verdict.bad{color:#b91c1c}
+.verdict.good{color:#047857}
+h3{font-size:15px;margin:20px 0 6px}
+ul.warnings{color:#92400e;margin:4px 0 12px}
 table{border-collapse:collapse;margin:8px 0 16px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
 table.data td{text-align:right;white-space:nowrap}
@@ -623,9 +747,9 @@ svg .legend{font-size:12px}
 
 /** The HTML report for one run, or base vs new for two runs. */
 export function renderHtml(results: RunResult[], options: HtmlOptions = {}): string {
-  if (results.length < 1 || results.length > 2) throw new Error(`renderHtml takes one or two results, not ${results.length}`);
-  const labels = results.length === 2 ? ['base', 'new'] : ['run'];
-  const series: Series[] = results.map((result, i) => ({ label: labels[i]!, result, ...SERIES_STYLE[results.length === 2 ? i : 1]! }));
+  if (results.length < 1) throw new Error('renderHtml takes at least one result');
+  const labels = options.labels ?? (results.length === 1 ? ['run'] : results.length === 2 ? ['base', 'new'] : results.map((_, i) => (i === 0 ? 'base' : `run ${i}`)));
+  const series: Series[] = results.map((result, i) => ({ label: labels[i]!, result, ...SERIES_STYLE[results.length > 1 ? i % SERIES_STYLE.length : 1]! }));
   if (results.length === 1) series[0]!.colour = SERIES_STYLE[0]!.colour;
   const steps = results.flatMap((r) => r.steps);
   const cores = [...new Set(steps.map((s) => s.cores))].sort((a, b) => a - b);
@@ -640,14 +764,19 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     const outside = s.result.steps.reduce((a, st) => a + st.posix.close.outside, 0);
     const prefix = many ? `${s.label}: ` : '';
     if (attempts === 0) return `<p class="verdict">${esc(prefix)}no victim close() was measured.</p>`;
-    if (outside === 0) return `<p class="verdict">${esc(`${prefix}close() stayed within POSIX in all ${fmtInt(attempts)} victim closes.`)}</p>`;
+    const kernel = `<p class="note">${esc(prefix + expectationLine(s.result))}</p>`;
+    if (s.result.steps.some((st) => st.closeVerdict?.verdict === 'unverified')) {
+      return `<p class="verdict bad">${esc(prefix + verdictLine(s.result).replace(/^verdict: /, ''))}</p>${kernel}`;
+    }
+    if (outside === 0) return `<p class="verdict">${esc(`${prefix}close() stayed within POSIX in all ${fmtInt(attempts)} victim closes.`)}</p>${kernel}`;
     const names = [...new Set(s.result.steps.flatMap((st) => Object.keys(st.posix.close.outsideErrnos)))].join(', ');
-    return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>`;
+    return `<p class="verdict bad">${esc(`${prefix}close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`)}</p>${kernel}`;
   });
 
   const body = [
     `<h1>${esc(title)}</h1>`,
     ...verdicts,
+    comparisonSection(options.comparisons ?? [], labels),
     environmentTable(series),
     over.size > 0 ? '<p class="note">* oversubscribed: more threads than allowed CPUs, so threads share CPUs.</p>' : '',
     '<h2>Charts</h2>',
@@ -658,6 +787,7 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     '<h2>Numbers</h2>',
     stepsTable(series),
     hitsTable(series),
+    raceLostTable(series),
     latencyTable(lat, many),
     skewTable(skew, many),
   ].join('\n');

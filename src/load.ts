@@ -48,7 +48,14 @@ export function loadRun(file: string): RunResult {
   let whole: unknown;
   try {
     whole = JSON.parse(text);
-  } catch {
+  } catch (err) {
+    // A journal is one object per line; a result is one pretty-printed object
+    // whose first line is a lone '{'. Such a file that does not parse was cut
+    // off (a full disk, a copy stopped half-way), and it must say so.
+    if (/^\s*\{\s*$/.test(text.slice(0, text.indexOf('\n') + 1 || undefined))) {
+      const what = /^\s*\{\s*"schema":\s*"close-stress\/result"/.test(text) ? 'a close-stress result' : 'a JSON document';
+      throw new UsageError(`${file}: ${what} cut off after ${text.length} bytes, a truncated result (${(err as Error).message}); a run's journal (<--json>.jsonl) keeps its finished steps`);
+    }
     return journal(file);
   }
   if (!isObject(whole)) throw new UsageError(`${file}: not a close-stress result (not a JSON object)`);

@@ -33,12 +33,29 @@ class LogFile implements LineSink {
 
 const logFiles = new WeakMap<Logger, LogFile>();
 
+const LEVEL_WORDS: [number, string][] = [[50, 'error'], [40, 'warning'], [30, 'info'], [0, 'debug']];
+
+/**
+ * A person at a terminal reads sentences: `close-stress: warning: stopping:
+ * saving what was measured`. The structured record (event, fields, time) is
+ * what --log-file keeps.
+ */
+function humanLine(json: string): string {
+  try {
+    const rec = JSON.parse(json) as { level?: number; msg?: string };
+    const word = LEVEL_WORDS.find(([n]) => (rec.level ?? 0) >= n)?.[1] ?? 'info';
+    return `close-stress: ${word}: ${rec.msg ?? ''}\n`;
+  } catch {
+    return json;
+  }
+}
+
 /**
  * Structured events (start, steps, warnings) for machines: to a file when
- * given, else through `stderr`, which the progress display routes above its bars.
+ * given, else as sentences through `stderr`, which the progress display routes above its bars.
  */
 export function createLogger(level: LogLevel, file: string | undefined, stderr: LineSink): Logger {
-  const destination = file ? new LogFile(file) : { write: (s: string) => stderr.write(s) };
+  const destination = file ? new LogFile(file) : { write: (s: string) => stderr.write(humanLine(s)) };
   const log = pino({ level, base: { tool: 'close-stress' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   if (destination instanceof LogFile) logFiles.set(log, destination);
   return log;

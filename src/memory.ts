@@ -15,6 +15,21 @@ export class StepMemory {
     this.words[layout.stepLanes / 8] = BigInt(lanes);
   }
 
+  /**
+   * A step's memory as close-stress-core journals it: its non-zero words by
+   * index (values beyond 2^53 as decimal strings), the rest zero.
+   */
+  static fromWords(layout: Layout, lanes: number, nonzero: ReadonlyArray<readonly [number, number | string]>): StepMemory {
+    const memory = new StepMemory(layout, lanes, 0);
+    memory.words.fill(0n);
+    for (const [index, value] of nonzero) {
+      if (!Number.isInteger(index) || index < 0 || index >= memory.words.length) throw new Error(`word ${index} is outside a ${lanes}-lane step`);
+      if (!/^[0-9]+$/.test(String(value))) throw new Error(`word ${index} holds ${JSON.stringify(value)}, not a counter`);
+      memory.words[index] = BigInt(value);
+    }
+    return memory;
+  }
+
   laneOffset(lane: number): number {
     return this.layout.stepBytes + lane * this.layout.laneBytes;
   }

@@ -2,9 +2,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { ToolError } from './errors.js';
 
 /** Byte offsets into the shared counters, as the C compiler laid them out. */
 export interface Layout {
+  /** CS_LAYOUT_VERSION: what the words mean; a reader refuses a version it does not know. */
+  version: number;
   lane: Record<
     | 'done' | 'start_ns' | 'end_ns' | 'strangers' | 'fd_released' | 'fd_retained' | 'fd_reused'
     | 'lane_errno' | 'lane_stage' | 'pinned' | 'victim_cpus' | 'reset_cpus' | 'calls' | 'setup'
@@ -25,6 +28,7 @@ export interface Layout {
   /** Names of the tallied calls, in native order (cs_call_names). */
   callNames: string[];
   stageNames: string[];
+  laneStageNames: string[];
   /** Index in callNames of the first probe; probe bit i is call firstProbe + i. */
   firstProbe: number;
   latencyBuckets: number;
@@ -39,6 +43,8 @@ export interface Platform {
   os: string;
   canPin: boolean;
   allowedCpus: number[];
+  /** FreeBSD's kern.osreldate of the running kernel (e.g. 1500068); absent elsewhere. */
+  osreldate?: number;
   /** errno number (as a string key) to its name, from this OS's <errno.h>. */
   errnoNames: Record<string, string>;
   AF_INET: number;
@@ -70,8 +76,10 @@ export interface TcpCounters {
 interface Binding {
   layout(): Layout;
   platform(): Platform;
+  /** cs_plan_lanes: the one definition of which lane runs on which CPU. */
+  planLanes(lanes: number, crossThread: boolean, allowedCpus: number[], canPin: boolean): Array<{ cpu: number; resetCpu: number }>;
   runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
-  /** Throws (code = errno name) when this OS's counters cannot be read. */
+  /** Throws (code = errno name; message says why, e.g. a struct tcpstat layout this build does not know). */
   tcpCounters(): TcpCounters;
   /** RLIMIT_NOFILE; Infinity when unlimited. */
   fdLimit(): { soft: number; hard: number };
@@ -92,9 +100,14 @@ export function addonPath(): string {
 
 /** close-stress-core, in the same order as the addon; undefined when neither exists. */
 export function corePath(): string | undefined {
+  return builtFile('close-stress-core');
+}
+
+/** A native file beside the addon: the source build first, else this platform's prebuild. */
+export function builtFile(name: string): string | undefined {
   return [
-    path.join(nativeDir, 'build', 'Release', 'close-stress-core'),
-    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, 'close-stress-core'),
+    path.join(nativeDir, 'build', 'Release', name),
+    path.join(nativeDir, 'prebuilds', `${process.platform}-${process.arch}`, name),
   ].find((p) => existsSync(p));
 }
 
@@ -107,17 +120,21 @@ export function native(): Binding {
       binding = requireHere(addonPath()) as Binding;
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];
-      throw new Error(`native core not built (${reason}); run npm install (or npm run build)`);
+      throw new ToolError(`native core not built (${reason}); run npm install (or npm run build)`);
     }
     // An addon left from an older checkout would tally rows under the wrong names.
-    const names = binding.layout().callNames.join(',');
-    if (names !== CALLS.join(',')) {
+    const { callNames, version } = binding.layout();
+    const names = callNames.join(',');
+    if (names !== CALLS.join(',') || version !== LAYOUT_VERSION) {
       binding = undefined;
-      throw new Error(`native core is out of date (calls ${names}, expected ${CALLS.join(',')}); run npm run build`);
+      throw new ToolError(`native core is out of date (layout ${version}, calls ${names}; expected layout ${LAYOUT_VERSION}, calls ${CALLS.join(',')}); run npm run build`);
     }
   }
   return binding;
 }
+
+/** CS_LAYOUT_VERSION (native/src/core.h) the tally code in src/tally.ts reads. */
+export const LAYOUT_VERSION = 2;
 
 /** Must match enum cs_race / cs_side / cs_call / cs_stage in native/src/core.h. */
 export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;

@@ -56,10 +56,10 @@ const SCIENTIFIC = /^[0-9]+(\.[0-9]+)?[eE]\+?[0-9]+$/;
  * A count of things: `1000000`, `1_000_000` or `1e6`. Anything that is not a
  * positive integer below 2^53 is refused, so totals stay exact in JSON.
  */
-export function parseCount(text: string, what: string): number {
+export function parseCount(text: string, what: string, example = '1000000, 1_000_000 or 1e6'): number {
   const s = text.trim();
   if (!DIGITS.test(s) && !SCIENTIFIC.test(s)) {
-    throw new UsageError(`${what} takes a positive integer (1000000, 1_000_000 or 1e6), not '${text}'`);
+    throw new UsageError(`${what} takes a positive integer (${example}), not '${text}'`);
   }
   const value = Number(s.replaceAll('_', ''));
   // Checked before integrality: 1e400 is Infinity, which is too large, not fractional.
@@ -84,7 +84,14 @@ export function sweep(n: number): number[] {
 export function parseCores(text: string, sweepOn: boolean): number[] {
   const parts = text.split(',');
   const counts = parts.map((p) => {
-    const n = parseCount(p, '--cores');
+    let n: number;
+    try {
+      n = parseCount(p, '--cores', 'such as 16');
+    } catch (err) {
+      // In a list, show the whole list: '2,,4' says more than ''.
+      if (parts.length > 1) throw new UsageError(`--cores takes a list of positive integers such as 2,8,16, not '${text}'`);
+      throw err;
+    }
     if (n > MAX_CORES) throw new UsageError(`--cores takes at most ${MAX_CORES} per step, not ${n}`);
     return n;
   });

@@ -1,3 +1,4 @@
+import { native } from './native.js';
 import type { Options, Race } from './options.js';
 
 export interface LanePlan {
@@ -35,10 +36,16 @@ export interface SkippedStep {
   reason: string;
 }
 
+/** Threads a step of `cores` lanes runs, and whether they outnumber the allowed CPUs. */
+export function stepShape(cores: number, race: Race, allowedCount: number): Pick<StepPlan, 'threads' | 'oversubscribed'> {
+  const threads = race === 'cross-thread' ? 2 * cores : cores;
+  return { threads, oversubscribed: threads > allowedCount };
+}
+
 /**
- * Lane i runs on the i-th allowed CPU (wrapping when oversubscribed); its
- * resetter, when there is one, on the next allowed CPU, so that the RST and the
- * victim close start on two different CPUs whenever the machine has two.
+ * Which CPU each lane gets is the native core's rule (native/src/plan.c), the
+ * same one close-stress-core runs by: victim on the i-th allowed CPU, its
+ * resetter on the next.
  */
 export function buildPlan(
   options: Options,
@@ -46,21 +53,17 @@ export function buildPlan(
   canPin: boolean,
   laneCap: { lanes: number; reason: string } = { lanes: Infinity, reason: '' },
 ): Plan {
-  const m = allowedCpus.length;
-  const cpuAt = (i: number): number => (canPin ? (allowedCpus[i % m] ?? -1) : -1);
   const cross = options.race === 'cross-thread';
   const k = options.lanesPerCore ?? 1;
   const fits = options.cores.filter((cores) => cores * k <= laneCap.lanes);
   const skipped = options.cores.filter((cores) => cores * k > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
   const steps = fits.map((cores): StepPlan => {
-    // K lanes to a CPU, on consecutive lanes: lane i runs on the step's CPU i / K.
-    const lanes = Array.from({ length: cores * k }, (_, i) => ({
-      cpu: cpuAt(Math.floor(i / k)),
-      resetCpu: cross ? cpuAt(Math.floor(i / k) + 1) : -1,
-    }));
-    const threads = (cross ? 2 : 1) * cores * k;
+    // K lanes to a CPU (--lanes-per-core): each of the step's N lanes, as the
+    // native rule places it, K times over, so K lanes share each of its N CPUs.
+    const lanes = native().planLanes(cores, cross, allowedCpus, canPin).flatMap((lane) => Array.from({ length: k }, () => ({ ...lane })));
+    const shape = stepShape(cores, options.race, allowedCpus.length);
     // Oversubscribed means more CPUs wanted than allowed; K per CPU is chosen, not that.
-    return { cores, lanes, threads, oversubscribed: threads / k > m, lanesPerCore: k };
+    return { cores, lanes, threads: shape.threads * k, oversubscribed: shape.oversubscribed, lanesPerCore: k };
   });
   return {
     race: options.race,

@@ -1,3 +1,4 @@
+import { loadAverage } from './env.js';
 import type { StepPlan } from './plan.js';
 import { measureWithSkew } from './skew.js';
 import type { Measurement, StepContext } from './step.js';
@@ -40,19 +41,28 @@ export async function measureStep(ctx: StepContext, step: StepPlan): Promise<Mea
   const { repeat, durationMs, skew } = ctx.options;
   const runCtx = durationMs !== undefined ? timed(ctx, durationMs) : ctx;
   const runs: Measurement[] = [];
+  const before = loadAverage();
   for (let r = 0; r < repeat; r++) {
     if (r > 0 && ctx.stopping()) break;
     const m = await measureWithSkew(runCtx, step, skew);
     runs.push(m);
     if (m.failedLanes.length > 0) break;
   }
-  if (repeat === 1) return runs[0]!;
+  const load = { before, after: loadAverage() };
+  if (repeat === 1) {
+    runs[0]!.tally.load = load;
+    return runs[0]!;
+  }
   const tally = mergeTallies(runs.map((m) => m.tally));
   // Each repeat's skew points stand on their own; one achieved-skew figure for
   // all repeats cannot be rebuilt from their summaries.
   delete tally.achievedSkew;
   const points = runs.flatMap((m) => m.tally.skew?.points ?? []);
   if (tally.skew) tally.skew = { mode: tally.skew.mode, points };
-  tally.repeats = { trialsPerSec: runs.map((m) => (m.tally.elapsedNs > 0 ? m.tally.trials / (m.tally.elapsedNs / 1e9) : 0)) };
+  tally.repeats = {
+    trialsPerSec: runs.map((m) => (m.tally.elapsedNs > 0 ? m.tally.trials / (m.tally.elapsedNs / 1e9) : 0)),
+    calls: runs.map((m) => m.tally.calls),
+  };
+  tally.load = load;
   return { tally, failedLanes: runs.flatMap((m) => m.failedLanes) };
 }

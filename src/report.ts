@@ -1,7 +1,8 @@
-import { fmtDuration, fmtInt, fmtRate, fmtSkew } from './format.js';
+import { FEW_REPEATS, fmtDuration, fmtInt, fmtRate, fmtSkew, fmtThroughput } from './format.js';
 import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
-import { rstsPerReset } from './kernel.js';
+import { rstCounterOf, rstsPerReset } from './kernel.js';
+import { closeExpectation } from './kernel-versions.js';
 import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 import { callsMade, failedShare, sumCounts, type Outcomes, type SkewStats } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
@@ -65,7 +66,7 @@ export function renderTable(result: RunResult): string {
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
     String(s.threads),
     fmtInt(s.trials) + (s.interrupted ? '!' : ''),
-    s.throughput ? `${fmtInt(s.throughput.mean)} ±${fmtInt((s.throughput.high - s.throughput.low) / 2)}` : fmtInt(s.trialsPerSec),
+    fmtThroughput(s.trialsPerSec, s.throughput),
     s.scaling ? `${Math.round(s.scaling.efficiency * 100)}%` : '-',
     fmtInt(s.calls.close.ok),
     ...errnos.map((e) => fmtInt(s.calls.close.errors[e] ?? 0)),
@@ -78,7 +79,7 @@ export function renderTable(result: RunResult): string {
 
   const victim = result.race.victim;
   const out: string[] = [
-    `close-stress ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
+    `${env.tool.name} ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
     ...(options.netns ? ['network: a private namespace (--netns) with RPS on its lo: loopback input, the RST included, is processed from another CPU\'s backlog (a Linux stand-in for FreeBSD\'s netisr)'] : []),
@@ -86,6 +87,7 @@ export function renderTable(result: RunResult): string {
       (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'
         : (options.lanesPerCore ?? 1) > 1 ? `${options.lanesPerCore} lanes pinned to each CPU of a step (--lanes-per-core); a step of N cores runs ${options.lanesPerCore}N lanes`
         : 'one worker pinned per CPU'),
+    expectationLine(result),
     '',
     table(headers, rows),
     '',
@@ -94,6 +96,12 @@ export function renderTable(result: RunResult): string {
     out.push(`* oversubscribed: more threads than the ${env.cpu.allowed.length} allowed CPUs; those threads share CPUs.`);
   }
   if (steps.some((s) => s.interrupted)) out.push('! step interrupted before all its trials ran.');
+  const repeatsOf = (s: StepResult): number => s.throughput?.n ?? FEW_REPEATS;
+  const listed = (ss: StepResult[]): string => ss.map((s) => `${s.cores} cores`).join(', ');
+  const single = steps.filter((s) => repeatsOf(s) === 1);
+  const two = steps.filter((s) => repeatsOf(s) > 1 && repeatsOf(s) < FEW_REPEATS);
+  if (single.length > 0) out.push(`trials/s of ${listed(single)}: one repeat ran, so no interval can be computed.`);
+  if (two.length > 0) out.push(`trials/s of ${listed(two)}: fewer than ${FEW_REPEATS} repeats, so the 95% interval is wide (clamped at 0).`);
   for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
   if (steps.length > 0) out.push('hits/s: victim close() errors outside POSIX per second of step time (Garwood 95% interval; with none, the one-sided bound); first hit: time from the step\'s start to the first.');
   const base = steps.find((s) => s.scaling)?.scaling?.baselineCores;
@@ -127,7 +135,15 @@ export function renderTable(result: RunResult): string {
         (fd.released + fd.reused > 0 ? 'Retrying close() on this OS can close a stranger\'s descriptor.' : ''),
     );
   }
-  out.push(...kernelSection(result), ...probeSection(result), ...skewSection(result));
+  const loaded = steps.filter((s) => s.load);
+  if (loaded.length > 0) {
+    out.push(`machine load (1-minute average, before -> after each step): ${loaded.map((s) => `${s.cores} cores ${s.load!.before[0]!.toFixed(2)} -> ${s.load!.after[0]!.toFixed(2)}`).join(', ')}`);
+  }
+  const preload = Object.entries(env.preload ?? {});
+  if (preload.length > 0) {
+    out.push(`note: ${preload.map(([k, v]) => `${k}=${v}`).join(' ')} was set: code loaded this way can change what the syscalls return.`);
+  }
+  out.push(...kernelSection(result), ...raceLostLines(result), ...probeSection(result), ...skewSection(result));
   out.push(...latencyLines(steps));
   out.push(verdictLine(result));
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
@@ -136,15 +152,19 @@ export function renderTable(result: RunResult): string {
 
 /** The kernel's word on the injection: RSTs sent per resetting close, per step. */
 function kernelSection(result: RunResult): string[] {
-  const steps = result.steps.filter((s) => s.kernel?.rstCounter);
+  const unavailable = result.steps.find((s) => s.kernel?.unavailable)?.kernel?.unavailable;
+  const gone = unavailable === undefined ? [] : [`kernel counters unavailable: ${unavailable}`];
+  const steps = result.steps.filter((s) => rstCounterOf(s.kernel));
   const first = steps[0]?.kernel;
-  if (!first?.rstCounter) return [];
+  const counter = rstCounterOf(first);
+  if (!first || !counter) return gone;
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
-    `kernel (${first.source}, machine-wide: other traffic adds to it): ${first.rstCounter.name} per resetting close: ` +
+    ...gone,
+    `kernel (${first.source}, machine-wide: other traffic adds to it): ${counter.name} per resetting close: ` +
       per.map(({ s, r }) => `${s.cores} cores ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
-  if (first.rstCounter.name !== 'OutRsts') out.push(`  (${first.rstCounter.name}: ${first.rstCounter.meaning})`);
+  if (counter.name !== 'OutRsts' && counter.meaning) out.push(`  (${counter.name}: ${counter.meaning})`);
   for (const { s, r } of per) {
     if (r !== undefined && r < 1) {
       out.push(`warning: ${s.cores}-core step: the kernel counted fewer RSTs than resetting closes (${r.toFixed(2)} per close): the RST injection did not happen and this step is not evidence.`);
@@ -217,13 +237,56 @@ function skewSection(result: RunResult): string[] {
   return out.length > 0 ? [...out, ''] : [];
 }
 
+/** The kernel that ran and what close() returns there when the race is lost (src/kernel-versions.ts). */
+export function expectationLine(result: RunResult): string {
+  const e = closeExpectation(result.environment.os);
+  return `kernel: ${e.kernel}; close() when the RST wins the race: ${e.closeReturns}`;
+}
+
+/** Races lost that close() did not report, per step, kept apart from the POSIX verdict. */
+export function raceLostLines(result: RunResult): string[] {
+  const steps = result.steps.filter((s) => s.raceLost);
+  const counted = steps.filter((s) => s.raceLost?.available);
+  const first = counted[0]?.raceLost;
+  if (!first) {
+    const why = steps[0]?.raceLost?.reason;
+    return why ? [`race lost (kernel counter): unavailable: ${why}`] : [];
+  }
+  const lines = [
+    `race lost (kernel counter: ${first.counter} beyond the closes the trials account for; ${first.caveat}): ` +
+      steps.map((s) => {
+        const r = s.raceLost!;
+        if (!r.available) return `${s.cores} cores unavailable`;
+        return `${s.cores} cores ${fmtInt(r.lost ?? 0)} of ${fmtInt(r.closes ?? 0)} (${fmtRate(r.share ?? 0)} [${fmtRate(r.ci95?.low ?? 0)}, ${fmtRate(r.ci95?.high ?? 0)}])`;
+      }).join(', '),
+  ];
+  for (const s of steps) if (!s.raceLost?.available) lines.push(`  ${s.cores} cores: race lost (kernel counter) unavailable: ${s.raceLost?.reason}`);
+  return lines;
+}
+
 export function verdictLine(result: RunResult): string {
+  const unverified = result.steps.filter((s) => s.closeVerdict?.verdict === 'unverified');
+  if (unverified.length === 0) return plainVerdict(result);
+  const why = unverified.map((s) => `${s.cores}-core step: ${s.closeVerdict?.reason}`).join('; ');
+  const outside = result.steps.reduce((a, s) => a + s.posix.close.outside, 0);
+  if (outside > 0) return `${plainVerdict(result)} Unverified: ${why}.`;
+  const verified = result.steps.filter((s) => s.closeVerdict?.verdict === 'within POSIX');
+  if (verified.length === 0) {
+    return `verdict: unverified: ${why}; so its victim closes show nothing either way.`;
+  }
+  const attempts = verified.reduce((a, s) => a + s.posix.close.attempts, 0);
+  return `verdict: close() stayed within POSIX in all ${fmtInt(attempts)} victim closes of the ${verified.map((s) => s.cores).join(', ')}-core steps; unverified: ${why}.`;
+}
+
+function plainVerdict(result: RunResult): string {
   const attempts = result.steps.reduce((a, s) => a + s.posix.close.attempts, 0);
   const outside = result.steps.reduce((a, s) => a + s.posix.close.outside, 0);
   const allowed = POSIX_ERRORS.close['2024'].join(', ');
   if (attempts === 0) return 'verdict: no victim close() was measured.';
   if (outside === 0) {
-    return `verdict: close() stayed within POSIX (${allowed}) in all ${fmtInt(attempts)} victim closes.`;
+    const e = closeExpectation(result.environment.os);
+    const silent = e.raceCounter ? ` On ${e.kernel} close() returns 0 even when the race is lost: see "race lost (kernel counter)" above.` : '';
+    return `verdict: close() stayed within POSIX (${allowed}) in all ${fmtInt(attempts)} victim closes.${silent}`;
   }
   const names = [...new Set(result.steps.flatMap((s) => Object.keys(s.posix.close.outsideErrnos)))].join(', ');
   return `verdict: close() returned errors POSIX does not allow (${names}) in ${fmtInt(outside)} of ${fmtInt(attempts)} victim closes.`;

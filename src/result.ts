@@ -1,12 +1,15 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, realpathSync, renameSync, unlinkSync, writeSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Environment } from './env.js';
 import type { Options } from './options.js';
-import { UsageError } from './errors.js';
+import { OutputError, UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
 import { hitsOf, type Hits } from './hits.js';
-import { meanInterval, wilson, zeroEventUpperBound, type Interval } from './stats.js';
+import { meanInterval, wilson, zeroEventUpperBound, type Interval, type MeanInterval } from './stats.js';
+import { rstCounterOf, rstsPerReset } from './kernel.js';
+import { closeExpectation, type KernelId } from './kernel-versions.js';
+import { raceLost, type RaceLost } from './race-lost.js';
 
 export const SCHEMA = 'close-stress/result';
 export const SCHEMA_VERSION = 1;
@@ -45,15 +48,36 @@ export interface Startup {
 }
 
 export interface StepResult extends StepTally {
+  /**
+   * The step's one throughput, used by the table, JSON, HTML, compare and
+   * efficiency alike: trials / measuring time, or with --repeat the mean of
+   * the repeats' trials/s (each repeat one sample, so it has an interval).
+   */
   trialsPerSec: number;
-  /** With --repeat: mean throughput of the runs and its 95% t interval. */
-  throughput?: { mean: number; low: number; high: number; n: number };
+  /** With --repeat: all trials over all repeats' time (repeats weighted by their length). */
+  pooledTrialsPerSec?: number;
+  /** With --repeat: the repeats' mean trials/s (= trialsPerSec) and its 95% t interval, clamped at 0; no interval for n = 1. */
+  throughput?: MeanInterval;
   /** Per tallied call that POSIX gives an error list for (sockerror has none). */
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
   scaling?: Scaling;
   startup?: Startup;
   /** Victim close() errors outside POSIX per second of step time, and the time to the first. */
   hits?: Hits;
+  /** The POSIX verdict on this step's victim closes, or why it cannot be given (absent in results saved before it existed). */
+  closeVerdict?: StepVerdict;
+  /** Races lost that close() did not report, from a kernel counter where the kernel has one. */
+  raceLost?: RaceLost;
+}
+
+/**
+ * A step's verdict never contradicts its own evidence: closes that stayed
+ * within POSIX prove nothing when the kernel did not count the RSTs that
+ * were to race them.
+ */
+export interface StepVerdict {
+  verdict: 'within POSIX' | 'outside POSIX' | 'unverified' | 'not measured';
+  reason?: string;
 }
 
 export interface RunResult {
@@ -71,6 +95,11 @@ export interface RunResult {
   skipped?: { cores: number; reason: string }[];
 }
 
+/** Which end sends the RST and which end's close() is the victim. */
+export function raceOf(options: Pick<Options, 'race' | 'resetSide'>): RunResult['race'] {
+  return { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' };
+}
+
 export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
   const attempts = callsMade(outcomes);
   const outsideErrnos = outsidePosix(call, outcomes.errors);
@@ -85,18 +114,39 @@ export function verdict(call: PosixCall, outcomes: Outcomes): Verdict {
   };
 }
 
-export function stepResult(step: StepTally): StepResult {
+export function stepVerdict(step: StepTally, close: Verdict): StepVerdict {
+  if (close.attempts === 0) return { verdict: 'not measured', reason: 'no victim close() was made' };
+  // An errno POSIX does not allow is evidence by itself, whatever the counters say.
+  if (close.outside > 0) return { verdict: 'outside POSIX' };
+  const k = step.kernel;
+  if (!k) return { verdict: 'unverified', reason: 'no kernel counters were recorded, so the RSTs are not proven' };
+  if (k.unavailable) return { verdict: 'unverified', reason: `kernel counters unavailable (${k.unavailable}), so the RSTs are not proven` };
+  const counter = rstCounterOf(k);
+  if (!counter) return { verdict: 'unverified', reason: `no RST counter among the kernel's counters (${k.source})` };
+  const r = rstsPerReset(k, step.calls.resetClose.ok);
+  if (r === undefined) return { verdict: 'unverified', reason: 'no resetting close() succeeded' };
+  if (r < 1) {
+    return { verdict: 'unverified', reason: `the kernel counted ${r.toFixed(2)} ${counter.name} per resetting close: the RST injection did not happen` };
+  }
+  return { verdict: 'within POSIX' };
+}
+
+export function stepResult(step: StepTally, kernel?: KernelId): StepResult {
   const seconds = step.elapsedNs / 1e9;
   const posix: StepResult['posix'] = { close: verdict('close', step.calls.close) };
   for (const [call, outcomes] of Object.entries(step.calls)) {
     if (call !== 'close' && hasPosixList(call)) posix[call] = verdict(call, outcomes);
   }
+  const pooled = seconds > 0 ? step.trials / seconds : 0;
+  const throughput = step.repeats && meanInterval(step.repeats.trialsPerSec, 0.95, 0);
   return {
     ...step,
-    trialsPerSec: seconds > 0 ? step.trials / seconds : 0,
-    ...(step.repeats && { throughput: meanInterval(step.repeats.trialsPerSec) }),
+    trialsPerSec: throughput ? throughput.mean : pooled,
+    ...(throughput && { pooledTrialsPerSec: pooled, throughput }),
     posix,
     hits: hitsOf(step, posix.close.outsideErrnos),
+    closeVerdict: stepVerdict(step, posix.close),
+    raceLost: raceLost(step, kernel && closeExpectation(kernel)),
   };
 }
 
@@ -131,6 +181,11 @@ export function withScaling(steps: StepResult[], allowedCpus = Infinity): StepRe
  */
 export function checkOutputPath(file: string, flag: string, force: boolean): void {
   if (file.trim() === '') throw new UsageError(`${flag} takes a file name, not ''`);
+  // Commander takes the next word as the value even when it is a flag:
+  // `--json -q` would write a file named -q and run without --quiet.
+  if (file.startsWith('-')) {
+    throw new UsageError(`${flag} needs a file name, not '${file}' (for a file whose name starts with '-', write ${flag}=./${file})`);
+  }
   const dir = path.dirname(path.resolve(file));
   try {
     if (!statSync(dir).isDirectory()) throw new Error();
@@ -151,13 +206,65 @@ export function checkOutputPath(file: string, flag: string, force: boolean): voi
   }
 }
 
-/** Temp file, fsync, rename: a reader never sees half a result, even after a crash. */
+/** One file, however it is named: symlinks and hard links resolved where the file exists, else its directory. */
+function fileIdentity(file: string): string {
+  const abs = path.resolve(file);
+  const st = statSync(abs, { throwIfNoEntry: false });
+  if (st) return `inode ${st.dev}:${st.ino}`;
+  try {
+    return path.join(realpathSync(path.dirname(abs)), path.basename(abs));
+  } catch {
+    return abs;
+  }
+}
+
+/**
+ * Two outputs on one file overwrite each other's bytes (a journal and a log
+ * interleaved is neither): refused before anything runs.
+ */
+export function refuseSharedOutputs(outputs: { flag: string; file: string | undefined }[]): void {
+  const seen = new Map<string, string>();
+  for (const { flag, file } of outputs) {
+    if (file === undefined) continue;
+    const id = fileIdentity(file);
+    const other = seen.get(id);
+    if (other !== undefined) throw new UsageError(`${other} and ${flag} ${file} are the same file; give each output its own file`);
+    seen.set(id, `${flag} ${file}`);
+  }
+}
+
+/**
+ * write(2) may take fewer bytes than asked (a file size limit, a disk filling
+ * up) and Node does not retry: loop until every byte is in, and let the
+ * failing call's errno through (EFBIG, ENOSPC, EDQUOT).
+ */
+export function writeWhole(fd: number, text: string | Buffer): void {
+  const bytes = typeof text === 'string' ? Buffer.from(text) : text;
+  for (let at = 0; at < bytes.length; ) {
+    const n = writeSync(fd, bytes, at, bytes.length - at);
+    if (n <= 0) throw Object.assign(new Error(`write returned ${n} with ${bytes.length - at} bytes left`), { code: 'EIO' });
+    at += n;
+  }
+}
+
+/** `cannot write FILE: ENOSPC (no space left on device)`: the path and the errno, in one line. */
+export function outputError(file: string, err: unknown): OutputError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code ? `${e.code} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+.*$/, '')})` : e.message;
+  return new OutputError(`cannot write ${file}: ${why}`);
+}
+
+/**
+ * Temp file, whole write, fsync, rename: a reader never sees half a result,
+ * even after a crash; a write that fails leaves no file behind, and what was
+ * at `file` before stays.
+ */
 export function writeAtomic(file: string, text: string): void {
   const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'w', 0o644);
-    writeSync(fd, text);
+    writeWhole(fd, text);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
@@ -169,7 +276,7 @@ export function writeAtomic(file: string, text: string): void {
     } catch {
       /* nothing to clean */
     }
-    throw err;
+    throw outputError(file, err);
   }
 }
 

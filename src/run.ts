@@ -4,16 +4,16 @@ import { RunError } from './errors.js';
 import type { StepMemory } from './memory.js';
 import { native } from './native.js';
 import type { Options } from './options.js';
-import { buildPlan, type StepPlan } from './plan.js';
+import { buildPlan } from './plan.js';
 import { descriptorBudget, laneCap } from './limits.js';
 import { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
-import { stepResult, withScaling, type RunResult, type StepResult } from './result.js';
+import { raceOf, stepResult, withScaling, type RunResult, type StepResult } from './result.js';
 import { rstsPerReset } from './kernel.js';
 import { JournalWriter } from './journal.js';
 import { measureStep } from './repeat.js';
 import type { StepContext } from './step.js';
-import { closeAttempts, type StepTally } from './tally.js';
+import { stepFailure, type StepTally } from './tally.js';
 
 export interface RunOutcome {
   result: RunResult;
@@ -25,32 +25,63 @@ export interface RunOutcome {
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
-function describeSetupFailures(step: StepTally): string {
-  return Object.entries(step.setupFailures)
-    .flatMap(([stage, byErrno]) => Object.entries(byErrno ?? {}).map(([e, n]) => `${stage} ${e} x${n}`))
-    .join(', ');
+/** A step that measured nothing is a failed run, not a clean one. */
+function checkStep(step: StepTally, failedLanes: number[]): void {
+  const why = stepFailure(step, failedLanes);
+  if (why) throw new RunError(why);
 }
 
-/** A step that measured nothing is a failed run, not a clean one. */
-function checkStep(step: StepTally, plan: StepPlan, failedLanes: number[]): void {
-  if (failedLanes.length > 0) {
-    const i = failedLanes[0]!;
-    const why = step.lanes[i]?.failure;
-    throw new RunError(
-      `${plan.cores}-core step: lane ${i} (CPU ${plan.lanes[i]?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}` +
-        (why?.errno === 'EMFILE' || why?.errno === 'ENFILE' ? '; raise the descriptor limit (ulimit -n)' : ''),
-    );
+/**
+ * SIGINT/SIGTERM, from before the first step until the last byte of the
+ * result is written (the caller releases them): a signal while the pool
+ * closes or the table and JSON are written must not kill the process with
+ * the result unsaved. The first signal stops the step in hand; a second
+ * one exits at once (the user means it).
+ */
+export class StopSignals {
+  received: keyof typeof SIGNAL_EXIT | undefined;
+  private stopper: (() => void) | undefined;
+  private readonly handlers: Record<keyof typeof SIGNAL_EXIT, () => void>;
+
+  constructor(log: Logger) {
+    const on = (name: keyof typeof SIGNAL_EXIT) => () => {
+      if (this.received) process.exit(SIGNAL_EXIT[name]);
+      this.received = name;
+      this.stopper?.();
+      log.warn({ event: 'signal', signal: name }, `${name}: stopping; saving what was measured (again to quit at once)`);
+    };
+    this.handlers = { SIGINT: on('SIGINT'), SIGTERM: on('SIGTERM') };
+    process.on('SIGINT', this.handlers.SIGINT).on('SIGTERM', this.handlers.SIGTERM);
   }
-  if (step.trials > 0 && closeAttempts(step) === 0) {
-    throw new RunError(`${plan.cores}-core step: every trial's setup failed (${describeSetupFailures(step)})`);
+
+  /** What stops the measurement in hand. */
+  onStop(stop: () => void): void {
+    this.stopper = stop;
   }
+
+  /** 130 / 143 once a signal came, else undefined. */
+  get exitCode(): number | undefined {
+    return this.received && SIGNAL_EXIT[this.received];
+  }
+
+  release(): void {
+    process.off('SIGINT', this.handlers.SIGINT).off('SIGTERM', this.handlers.SIGTERM);
+  }
+}
+
+/** Test-only hook: hold the finishing phase (pool closed, nothing saved yet) open, so a test can signal inside it. */
+async function testFinishDelay(): Promise<void> {
+  const ms = Number(process.env.CLOSE_STRESS_TEST_FINISH_DELAY_MS ?? 0);
+  if (!(ms > 0)) return;
+  process.stderr.write(`close-stress: test: finishing in ${ms} ms\n`);
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
  * options -> plan -> pool -> native -> tallies. Steps finished before a
  * failure or a signal are kept: the caller reports and saves them.
  */
-export async function run(options: Options, progress: Progress, log: Logger): Promise<RunOutcome> {
+export async function run(options: Options, progress: Progress, log: Logger, signals: StopSignals): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
   const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores) * (options.lanesPerCore ?? 1)));
@@ -58,12 +89,12 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
   const environment = captureEnvironment(platform);
-  const race: RunResult['race'] = { shape: options.race, resetSide: options.resetSide, victim: options.resetSide === 'server' ? 'client' : 'server' };
+  const race = raceOf(options);
   const journal = options.journal ? JournalWriter.open(options.journal, { tool: environment.tool, options, race, environment, startedAt }) : undefined;
   const outcome = (result: RunResult, exitCode: number): RunOutcome => ({
     result,
     exitCode,
-    ...(journal?.error && { journalError: `${journal.path}: ${journal.error.message}` }),
+    ...(journal?.error && { journalError: journal.error.message }),
   });
   const finish = (status: RunResult['status'], error?: string): RunResult => {
     journal?.end(status, error);
@@ -93,35 +124,27 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
   }
 
   let current: StepMemory | undefined;
-  let signal: keyof typeof SIGNAL_EXIT | undefined;
-  const onSignal = (name: keyof typeof SIGNAL_EXIT) => () => {
-    if (signal) process.exit(SIGNAL_EXIT[name]); // second signal: the user means it
-    signal = name;
-    current?.stop();
-    log.warn({ event: 'signal', signal: name }, 'stopping: saving what was measured');
-  };
-  const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+  signals.onStop(() => current?.stop());
 
   const pool = new LanePool(plan);
   const ctx: StepContext = {
     pool, platform, layout, options, progress,
     onMemory: (m) => { current = m; },
-    stopping: () => signal !== undefined,
+    stopping: () => signals.received !== undefined,
   };
   try {
     for (const step of plan.steps) {
-      if (signal) break;
+      if (signals.received) break;
       const { tally, failedLanes } = await measureStep(ctx, step);
-      tally.interrupted = signal !== undefined;
+      tally.interrupted = signals.received !== undefined;
       journal?.step(tally);
-      steps.push(stepResult(tally));
+      steps.push(stepResult(tally, environment.os));
       const rsts = rstsPerReset(tally.kernel, tally.calls.resetClose.ok);
       if (rsts !== undefined && rsts < 1) {
         log.warn({ event: 'no-rst', cores: step.cores, rstsPerReset: rsts, counter: tally.kernel?.rstCounter?.name }, `${step.cores}-core step: the kernel counted fewer RSTs than resetting closes; the step is not evidence`);
       }
       log.info({ event: 'step', cores: step.cores, trials: tally.trials, elapsedNs: tally.elapsedNs, close: tally.calls.close, setupFailed: tally.setupFailed }, 'step finished');
-      checkStep(tally, step, failedLanes);
+      checkStep(tally, failedLanes);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -129,10 +152,10 @@ export async function run(options: Options, progress: Progress, log: Logger): Pr
     return outcome(finish('failed', message), 1);
   } finally {
     progress.stop();
-    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
     await pool.close();
+    await testFinishDelay();
   }
-  if (signal) return outcome(finish('interrupted', `stopped by ${signal}`), SIGNAL_EXIT[signal]);
+  if (signals.received) return outcome(finish('interrupted', `stopped by ${signals.received}`), SIGNAL_EXIT[signals.received]);
   log.info({ event: 'end' }, 'run completed');
   return outcome(finish('completed'), 0);
 }

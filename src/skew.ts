@@ -3,7 +3,7 @@ import type { SkewSpec } from './options.js';
 import type { StepPlan } from './plan.js';
 import { measure, type Measurement, type StepContext } from './step.js';
 import { outsidePosix } from './posix.js';
-import { failedShare, mergeTallies, sumCounts, type Outcomes, type SkewPoint } from './tally.js';
+import { failedShare, mergeTallies, skewPoint, sumCounts, type Outcomes, type SkewPoint } from './tally.js';
 
 /**
  * The auto search's coarse grid: log-spaced magnitudes from 100 ns to 100 us
@@ -57,19 +57,7 @@ export function sweepPoints(fromNs: number, toNs: number, stepNs: number): numbe
 }
 
 
-function point(askedNs: number, m: Measurement, search = false): SkewPoint {
-  const achieved = m.tally.achievedSkew ?? { samples: 0, medianNs: 0, p10Ns: 0, p90Ns: 0 };
-  return {
-    askedNs,
-    achievedMedianNs: achieved.medianNs,
-    achieved,
-    trials: m.tally.trials,
-    elapsedNs: m.tally.elapsedNs,
-    // A copy: merging repeats adds into the tally's own calls.
-    calls: structuredClone(m.tally.calls) as Record<string, Outcomes>,
-    ...(search && { search: true }),
-  };
-}
+const point = (askedNs: number, m: Measurement, search = false): SkewPoint => skewPoint(askedNs, m.tally, search);
 
 /**
  * The call whose outcome defines the window: the first probe that runs right

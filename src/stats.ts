@@ -92,12 +92,72 @@ export function poissonRate(k: number, seconds: number, confidence = 0.95): Inte
   return { rate: k / seconds, low: chi(a / 2, 2 * k) / 2 / seconds, high: chi(1 - a / 2, 2 * k + 2) / 2 / seconds };
 }
 
-/** Mean and two-sided t-distribution interval of a small sample (repeats of one step). */
-export function meanInterval(xs: number[], confidence = 0.95): { mean: number; low: number; high: number; n: number } {
+export interface MeanInterval {
+  mean: number;
+  /** Absent for one value: no spread, so no interval (not a zero-width one). */
+  low?: number;
+  high?: number;
+  n: number;
+}
+
+/**
+ * Mean and two-sided t-distribution interval of a small sample (repeats of
+ * one step). `atLeast` clamps the interval at what is possible (a rate is
+ * never negative): with two repeats t is 12.7 and the raw interval often
+ * crosses zero.
+ */
+export function meanInterval(xs: number[], confidence = 0.95, atLeast = -Infinity): MeanInterval {
   const n = xs.length;
   const mean = n > 0 ? xs.reduce((a, b) => a + b, 0) / n : 0;
-  if (n < 2) return { mean, low: mean, high: mean, n };
+  if (n < 2) return { mean, n };
   const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
   const half = jstat().studentt.inv(1 - (1 - confidence) / 2, n - 1) * (sd / Math.sqrt(n));
-  return { mean, low: mean - half, high: mean + half, n };
+  return { mean, low: Math.max(atLeast, mean - half), high: mean + half, n };
+}
+
+export interface DispersionTest {
+  /** Two-sided p of "same rate", beyond the between-repeat variation. */
+  pValue: number;
+  /** Pearson chi-square / residual df: 1 when repeats vary as binomial counts do, more under drift. */
+  dispersion: number;
+  /** Residual degrees of freedom: repeats on both sides minus 2. */
+  df: number;
+}
+
+/** x log(x / y), 0 when x is 0. */
+const xlogx = (x: number, y: number): number => (x === 0 ? 0 : x * Math.log(x / y));
+
+/**
+ * Two groups of repeats, each repeat [events, trials]: are the groups' rates
+ * different beyond the spread the repeats show? A quasi-binomial model (as R's
+ * glm(cbind(k, n - k) ~ group, family = quasibinomial) with anova(test = "F")):
+ * the dispersion is the Pearson chi-square of the repeats around their
+ * group's rate over its degrees of freedom, and the likelihood-ratio
+ * statistic of the group difference, divided by it, is F(1, df). Race rates
+ * drift between runs and boots more than binomial counts do (issue 10); this
+ * charges a difference with that drift. The dispersion is never taken below 1:
+ * repeats that by chance agree closely give no more confidence than Fisher's
+ * binomial assumption does.
+ */
+export function quasiBinomialTest(a: Array<[number, number]>, b: Array<[number, number]>): DispersionTest {
+  const groups = [a, b].map((g) => g.filter(([, n]) => n > 0));
+  const df = groups[0]!.length + groups[1]!.length - 2;
+  const totals = groups.map((g) => g.reduce(([k, n], [ki, ni]) => [k + ki, n + ni], [0, 0]));
+  const [ka, na] = totals[0]!;
+  const [kb, nb] = totals[1]!;
+  if (df < 1 || na === 0 || nb === 0 || ka + kb === 0 || ka + kb === na + nb) return { pValue: 1, dispersion: 1, df: Math.max(df, 0) };
+  let chi2 = 0;
+  for (const g of groups) {
+    const [k, n] = g.reduce(([x, y], [ki, ni]) => [x + ki, y + ni], [0, 0]);
+    const p = k / n;
+    if (p === 0 || p === 1) continue; // every repeat at the same bound: no spread to measure
+    for (const [ki, ni] of g) chi2 += (ki - ni * p) ** 2 / (ni * p * (1 - p));
+  }
+  const dispersion = chi2 / df;
+  const p0 = (ka + kb) / (na + nb);
+  const deviance = 2 * (xlogx(ka, na * p0) + xlogx(na - ka, na * (1 - p0)) + xlogx(kb, nb * p0) + xlogx(nb - kb, nb * (1 - p0)));
+  const f = Math.max(0, deviance) / Math.max(1, dispersion);
+  // P(F(1, df) > f) as a regularised incomplete beta: no 1 - cdf, so small p keep their digits.
+  const pValue = f === 0 ? 1 : jstat().ibeta(df / (df + f), df / 2, 0.5);
+  return { pValue: Math.min(1, pValue), dispersion, df };
 }

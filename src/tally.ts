@@ -1,6 +1,9 @@
 import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from './native.js';
+
+/** What naming a tally needs of the platform that measured it: its errno names. */
+export type Naming = Pick<Platform, 'errnoNames'>;
 import type { StepMemory } from './memory.js';
-import type { KernelCheck } from './kernel.js';
+import { mergeKernelChecks, type KernelCheck } from './kernel.js';
 import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
 import { mergeHistograms } from './latency.js';
@@ -103,12 +106,18 @@ export interface StepTally {
     objective?: string;
     points: SkewPoint[];
   };
+  /** The machine's 1/5/15-minute load averages as the step began and ended: another load moves the figures. */
+  load?: { before: number[]; after: number[] };
   /** With --repeat N: each run's throughput (the counts above are their sums). */
-  repeats?: { trialsPerSec: number[] };
+  repeats?: {
+    trialsPerSec: number[];
+    /** Each repeat's own outcomes (absent in results written before they were kept): the between-repeat spread. */
+    calls?: Array<Record<string, Outcomes>>;
+  };
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
-export function errnoName(platform: Platform, errno: number, slots: number): string {
+export function errnoName(platform: Naming, errno: number, slots: number): string {
   if (errno === 0) return 'none';
   if (errno === slots - 1 && platform.errnoNames[String(errno)] === undefined) return `E>=${errno}`;
   return platform.errnoNames[String(errno)] ?? `errno ${errno}`;
@@ -123,7 +132,7 @@ function cpuList(memory: StepMemory, lane: number, offset: number, words: number
   return cpus;
 }
 
-function row(memory: StepMemory, lane: number, offset: number, platform: Platform, layout: Layout, withOk: boolean) {
+function row(memory: StepMemory, lane: number, offset: number, platform: Naming, layout: Layout, withOk: boolean) {
   const errors: Record<string, number> = {};
   let ok = 0;
   for (let e = 0; e < layout.errnoSlots; e++) {
@@ -196,11 +205,26 @@ export function skewStats(counts: number[], bucketNs: number, half: number, far?
   };
 }
 
+/** One skew point from the tally of a pass run at that skew (a live step's or a journal's). */
+export function skewPoint(askedNs: number, tally: StepTally, search = false): SkewPoint {
+  const achieved = tally.achievedSkew ?? { samples: 0, medianNs: 0, p10Ns: 0, p90Ns: 0 };
+  return {
+    askedNs,
+    achievedMedianNs: achieved.medianNs,
+    achieved,
+    trials: tally.trials,
+    elapsedNs: tally.elapsedNs,
+    // A copy: merging repeats adds into the tally's own calls.
+    calls: structuredClone(tally.calls) as Record<string, Outcomes>,
+    ...(search && { search: true }),
+  };
+}
+
 /** Reads a finished (or stopped) step's memory into plain numbers. */
 export function tallyStep(
   step: StepPlan,
   memory: StepMemory,
-  platform: Platform,
+  platform: Naming,
   probes: readonly string[] = [],
   /** Report the achieved skew: cross-thread runs, and same-thread runs asked for a skew. */
   withSkew = step.threads > step.cores,
@@ -342,7 +366,8 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     addCounts(out.probeSetupFailures, t.probeSetupFailures);
     out.latency.close.ok = mergeHistograms(out.latency.close.ok, t.latency.close.ok);
     out.latency.close.error = mergeHistograms(out.latency.close.error, t.latency.close.error);
-    if (out.kernel && t.kernel) addCounts(out.kernel.deltas, t.kernel.deltas);
+    const kernel = mergeKernelChecks(out.kernel, t.kernel);
+    if (kernel) out.kernel = kernel;
   }
   return out;
 }
@@ -361,4 +386,25 @@ export function failedShare(o: Outcomes | undefined): number | undefined {
 /** Victim close() calls actually made: trials whose setup succeeded. */
 export function closeAttempts(step: StepTally): number {
   return callsMade(step.calls.close);
+}
+
+function describeSetupFailures(step: StepTally): string {
+  return Object.entries(step.setupFailures)
+    .flatMap(([stage, byErrno]) => Object.entries(byErrno ?? {}).map(([e, n]) => `${stage} ${e} x${n}`))
+    .join(', ');
+}
+
+/** Why a step measured nothing (a lane could not start, no setup succeeded), or undefined: such a step fails the run. */
+export function stepFailure(step: StepTally, failedLanes: number[]): string | undefined {
+  if (failedLanes.length > 0) {
+    const i = failedLanes[0]!;
+    const lane = step.lanes[i];
+    const why = lane?.failure;
+    return (
+      `${step.cores}-core step: lane ${i} (CPU ${lane?.cpu}) could not start: ${why?.stage ?? 'unknown'} failed with ${why?.errno ?? 'unknown error'}` +
+      (why?.errno === 'EMFILE' || why?.errno === 'ENFILE' ? '; raise the descriptor limit (ulimit -n)' : '')
+    );
+  }
+  if (step.trials > 0 && closeAttempts(step) === 0) return `${step.cores}-core step: every trial's setup failed (${describeSetupFailures(step)})`;
+  return undefined;
 }

@@ -31,14 +31,14 @@ test('--fail-above: exit 0 while the outside-POSIX rate stays at or below the th
   const clean = runCli([...small, '--fail-above', '0']);
   assert.equal(clean.code, 0, `Linux's close() never leaves POSIX: rate 0 is not above 0: ${clean.stderr}`);
   const listedOther = runCli([...small, '--fail-on', 'shutdown:ECONNRESET', '--fail-above', '0'], { env });
-  assert.equal(listedOther.code, 2, `a rule about a syscall that never runs would pass every commit: ${listedOther.stderr}`);
+  assert.equal(listedOther.code, 128, `a rule about a syscall that never runs would pass every commit: ${listedOther.stderr}`);
   assert.match(listedOther.stderr, /^close-stress: error: --fail-on shutdown:ECONNRESET needs --probe shutdown/);
 });
 
 test('--fail-on refuses an errno this OS does not have, instead of passing every commit', () => {
   const r = runCli([...small, '--fail-on', 'ECONNREST']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /^close-stress: error: --fail-on: ECONNREST is not an errno name on this OS\n$/);
+  assert.equal(r.code, 128, 'a usage error under --fail-on aborts the bisection');
+  assert.match(r.stderr, /^close-stress: error: --fail-on: ECONNREST is not an errno name on this OS \(bisect aborted: this says nothing about the commit, exit 128\)\n$/);
 });
 
 test('exit 125 when the run could not measure (every connect fails)', () => {
@@ -47,8 +47,8 @@ test('exit 125 when the run could not measure (every connect fails)', () => {
   assert.match(r.stderr, /bisect: could not measure/);
 });
 
-test('a bad --fail-on is a usage error (exit 2), not a verdict', () => {
-  assert.equal(runCli([...small, '--fail-on', 'nosuchcall:ECONNRESET']).code, 2);
-  assert.equal(runCli([...small, '--fail-on', 'connreset']).code, 2);
-  assert.equal(runCli([...small, '--fail-above', '2']).code, 2);
+test('a bad --fail-on is a usage error that aborts the bisection (exit 128), not a verdict', () => {
+  assert.equal(runCli([...small, '--fail-on', 'nosuchcall:ECONNRESET']).code, 128);
+  assert.equal(runCli([...small, '--fail-on', 'connreset']).code, 128);
+  assert.equal(runCli([...small, '--fail-above', '2']).code, 128);
 });

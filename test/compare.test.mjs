@@ -118,3 +118,14 @@ test('with --repeat on both sides, a throughput change is judged by its t interv
   assert.equal(c.throughput.significant, true);
   assert.match(c.verdict, /throughput -20\.0% \(intervals apart\)/);
 });
+
+test('a p-value below what a double holds prints as "< 1e-300", never 0.0e+0', (t) => {
+  const dir = tempDir(t);
+  const base = write(dir, 'a.json', syntheticRun({ econnreset: { 2: 400_000 } }));
+  const next = write(dir, 'b.json', syntheticRun({ econnreset: { 2: 0 } }));
+  const r = runCli(['compare', base, next]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /0\.0e\+0/);
+  assert.match(r.stdout, /close:ECONNRESET .* < 1e-300\s+\*/);
+  assert.match(r.stdout, /BETTER: .*\(p < 1e-300\)/);
+});

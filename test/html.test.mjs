@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderHtml, histogramPercentiles, bucketUpperBound } from '../dist/html.js';
 import { stepResult } from '../dist/result.js';
+import { compareResults } from '../dist/compare.js';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const CHROMIUM = '/usr/bin/chromium';
@@ -120,7 +121,7 @@ test('the HTML report escapes every string from the result and references nothin
   assert.ok(!html.includes('<script'), 'no script element, not even from the input');
   assert.ok(html.includes('&lt;script&gt;window.__pwned = 1&lt;/script&gt;&quot;&#39;&amp;'));
   assert.doesNotMatch(html, /\b(src|href)=|url\((?!#)|@import|https?:/i);
-  assert.throws(() => renderHtml([]), /one or two results/);
+  assert.throws(() => renderHtml([]), /at least one result/);
   const failed = renderHtml([{ ...result, status: 'failed', error: 'socket: EMFILE', steps: [] }]);
   assert.match(failed, /No step was measured/);
   assert.match(failed, /failed: socket: EMFILE/);
@@ -145,10 +146,12 @@ test('the HTML report renders its charts in a real browser without touching the 
     { name: 'synthetic', results: [synthetic] },
     { name: 'compare', results: [real, synthetic] },
     { name: 'compare-synthetic', results: [syntheticResult(real, 0.7), synthetic] },
+    { name: 'three-runs', results: [syntheticResult(real, 0.7), synthetic, syntheticResult(real, 1.3)] },
   ];
   for (const { name, results } of cases) {
     const file = path.join(dir, `${name}.html`);
-    writeFileSync(file, renderHtml(results));
+    const comparisons = results.slice(1).map((r) => compareResults(results[0], r));
+    writeFileSync(file, renderHtml(results, { comparisons }));
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const requests = [];
     await context.route('**/*', (route) => {
@@ -200,10 +203,28 @@ test('the HTML report renders its charts in a real browser without touching the 
       assert.ok((await page.textContent('body')).includes(HOSTILE));
       assert.ok((await page.locator('svg[data-chart="rate"] .mark.zero').count()) >= 1, 'the zero-event bound is drawn');
     }
+    assert.equal(await page.locator('section.comparison').count(), comparisons.length, `${name}: one comparison section per run against the base`);
+    for (let i = 0; i < comparisons.length; i++) assert.ok(await page.locator('section.comparison').nth(i).locator('p.verdict').first().isVisible());
     assert.deepEqual(requests, [], `${name}: the report made network requests`);
     const shot = path.join(dir, `${name}.png`);
     await page.screenshot({ path: shot, fullPage: true });
     t.diagnostic(`screenshot: ${shot}`);
     await context.close();
   }
+});
+
+test('the HTML options row reads as the flags that measure the run again, not raw JSON', () => {
+  const run = (options) => ({
+    schema: 'close-stress/result', schemaVersion: 1, status: 'completed',
+    options: { cores: [1, 2], iterations: 5000, race: 'cross-thread', resetSide: 'server', family: 4, probes: [], skew: { kind: 'none' }, repeat: 1, force: false, quiet: true, logLevel: 'warn', ...options },
+    race: { shape: 'cross-thread', resetSide: 'server', victim: 'client' },
+    environment: { os: { type: 'Linux', release: '6.1', arch: 'x64', version: '#1' }, cpu: { model: 'x', online: 2, allowed: [0, 1], canPin: true }, tool: { name: 'close-stress', version: '0.1.0' }, node: 'v20', hostname: 'h' },
+    startedAt: 'a', finishedAt: 'b', steps: [],
+  });
+  const row = (html) => html.match(/<th scope="row">options<\/th>(.*?)<\/tr>/)[1];
+  const plain = row(renderHtml([run({})]));
+  assert.equal(plain, '<td>--cores 1,2 --iterations 5000 --race cross-thread --reset-side server --family 4</td>');
+  const rich = row(renderHtml([run({ probes: ['shutdown', 'send'], skew: { kind: 'sweep', fromNs: -2000, toNs: 2000, stepNs: 250 }, repeat: 3 })]));
+  assert.match(rich, /--probe shutdown,send --skew -2us:2us:250ns --repeat 3/);
+  for (const html of [plain, rich]) assert.doesNotMatch(html, /\{|&quot;|probes=|skew=/);
 });

@@ -62,11 +62,12 @@ test('when connect() runs out of ephemeral ports the lanes back off, tally EADDR
   try {
     const json = path.join(dir, 'r.json');
     // Four ephemeral ports: the two lanes' listeners take two; a hog binds the
-    // other two for 3 s (the tool itself takes over a second to start on a loaded
-    // 2-CPU machine), so every connect() fails until it lets go.
-    const hog = `const net=require('net');const s=[40000,40001,40002,40003].map(()=>null);` +
+    // other two until 2.5 s after the run's journal appears (the run has started,
+    // however slowly a loaded machine started it), so connect() fails until it lets go.
+    const hog = `const net=require('net'),fs=require('fs');const s=[];` +
       `let n=0;for(const p of [40002,40003]){const x=net.createServer();x.listen(p,'127.0.0.1',()=>{if(++n===2)console.log('ready')});s.push(x)}` +
-      `setTimeout(()=>process.exit(0),3000)`;
+      `const w=setInterval(()=>{if(fs.existsSync('${json}.jsonl')){clearInterval(w);setTimeout(()=>process.exit(0),2500)}},10);` +
+      `setTimeout(()=>process.exit(0),30000)`;
     const script = [
       'set -e',
       'ip link set lo up',

@@ -49,7 +49,8 @@ test('throughput of repeats: mean with a t interval (SciPy t.ppf(0.975, 2) = 4.3
   assert.equal(r.mean, 12);
   close(r.high - 12, half, 1e-9, 'half width');
   close(12 - r.low, half, 1e-9, 'half width');
-  assert.deepEqual(meanInterval([5]), { mean: 5, low: 5, high: 5, n: 1 });
+  assert.deepEqual(meanInterval([5]), { mean: 5, n: 1 }, 'one value: no interval, not a zero-width one');
+  assert.equal(meanInterval([10, 50], 0.95, 0).low, 0, 'clamped at what is possible');
 });
 
 test('latency percentiles are the upper bounds of the buckets they fall in; merge adds counts per bucket', () => {

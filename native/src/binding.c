@@ -4,6 +4,7 @@
  * while a worker thread is blocked inside runLane.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,44 +46,60 @@ static napi_value names_array(napi_env env, const char *const *names, unsigned n
     return arr;
 }
 
-/* Byte offsets of every field, so JS never hard-codes the C struct layout. */
+/* Byte offsets of every field, so JS never hard-codes the C struct layout
+ * (the same table close-stress-core writes into its journal). */
 static napi_value layout(napi_env env, napi_callback_info info) {
     (void)info;
     napi_value o, lane;
     CHECK(env, napi_create_object(env, &o));
     CHECK(env, napi_create_object(env, &lane));
-#define LANE_FIELD(f) set(env, lane, #f, num(env, (double)offsetof(struct cs_lane_counters, f)))
-    LANE_FIELD(done); LANE_FIELD(start_ns); LANE_FIELD(end_ns); LANE_FIELD(strangers);
-    LANE_FIELD(fd_released); LANE_FIELD(fd_retained); LANE_FIELD(fd_reused);
-    LANE_FIELD(lane_errno); LANE_FIELD(lane_stage); LANE_FIELD(pinned);
-    LANE_FIELD(victim_cpus); LANE_FIELD(reset_cpus); LANE_FIELD(calls); LANE_FIELD(setup);
-    LANE_FIELD(probe_setup); LANE_FIELD(close_latency); LANE_FIELD(skew); LANE_FIELD(skew_far); LANE_FIELD(close_first_error_ns);
-#undef LANE_FIELD
+    for (const struct cs_layout_entry *f = cs_layout_lane; f->name; f++)
+        set(env, lane, f->name, num(env, (double)f->value));
     set(env, o, "lane", lane);
-    set(env, o, "laneBytes", num(env, sizeof(struct cs_lane_counters)));
-    set(env, o, "stepBytes", num(env, sizeof(struct cs_step_shared)));
-    set(env, o, "stepClaimed", num(env, offsetof(struct cs_step_shared, claimed)));
-    set(env, o, "stepLimit", num(env, offsetof(struct cs_step_shared, limit)));
-    set(env, o, "stepStop", num(env, offsetof(struct cs_step_shared, stop)));
-    set(env, o, "stepLanes", num(env, offsetof(struct cs_step_shared, lanes)));
-    set(env, o, "errnoSlots", num(env, CS_ERRNO_SLOTS));
-    set(env, o, "cpuMaskWords", num(env, CS_CPU_MASK_WORDS));
-    set(env, o, "maxLanes", num(env, CS_MAX_LANES));
-    set(env, o, "callCount", num(env, CS_CALL_COUNT));
-    set(env, o, "stageCount", num(env, CS_STAGE_COUNT));
+    for (const struct cs_layout_entry *f = cs_layout_scalars; f->name; f++)
+        set(env, o, f->name, num(env, (double)f->value));
     set(env, o, "callNames", names_array(env, cs_call_names, CS_CALL_COUNT));
     set(env, o, "stageNames", names_array(env, cs_stage_names, CS_STAGE_COUNT));
-    set(env, o, "firstProbe", num(env, CS_CALL_SHUTDOWN));
-    set(env, o, "latencyBuckets", num(env, CS_LAT_BUCKETS));
+    set(env, o, "laneStageNames", names_array(env, cs_lane_stage_names, CS_LANE_STAGE_COUNT));
     napi_value lows;
     CHECK(env, napi_create_array_with_length(env, CS_LAT_BUCKETS, &lows));
     for (unsigned b = 0; b < CS_LAT_BUCKETS; b++)
         napi_set_element(env, lows, b, num(env, (double)cs_latency_bucket_low(b)));
     set(env, o, "latencyBucketLows", lows);
-    set(env, o, "skewBuckets", num(env, CS_SKEW_BUCKETS));
-    set(env, o, "skewBucketNs", num(env, CS_SKEW_BUCKET_NS));
-    set(env, o, "skewHalf", num(env, CS_SKEW_HALF));
     return o;
+}
+
+/* planLanes(lanes, crossThread, allowedCpus, canPin): [{cpu, resetCpu}] by cs_plan_lanes. */
+static napi_value plan_lanes(napi_env env, napi_callback_info info) {
+    size_t argc = 4;
+    napi_value argv[4];
+    CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    uint32_t lanes = 0, count = 0;
+    bool cross = false, can_pin = false, is_array = false;
+    if (argc < 4 || napi_get_value_uint32(env, argv[0], &lanes) != napi_ok || lanes > CS_MAX_LANES ||
+        napi_get_value_bool(env, argv[1], &cross) != napi_ok || napi_is_array(env, argv[2], &is_array) != napi_ok ||
+        !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok || count > CS_CPU_MASK_WORDS * 64 ||
+        napi_get_value_bool(env, argv[3], &can_pin) != napi_ok) {
+        napi_throw_type_error(env, NULL, "planLanes(lanes <= 1024, crossThread, allowedCpus[], canPin)");
+        return NULL;
+    }
+    int allowed[CS_CPU_MASK_WORDS * 64], cpu[CS_MAX_LANES], reset_cpu[CS_MAX_LANES];
+    for (uint32_t i = 0; i < count; i++) {
+        napi_value v;
+        CHECK(env, napi_get_element(env, argv[2], i, &v));
+        CHECK(env, napi_get_value_int32(env, v, &allowed[i]));
+    }
+    cs_plan_lanes((int)lanes, cross, allowed, (int)count, can_pin, cpu, reset_cpu);
+    napi_value out;
+    CHECK(env, napi_create_array_with_length(env, lanes, &out));
+    for (uint32_t i = 0; i < lanes; i++) {
+        napi_value lane;
+        CHECK(env, napi_create_object(env, &lane));
+        set(env, lane, "cpu", num(env, cpu[i]));
+        set(env, lane, "resetCpu", num(env, reset_cpu[i]));
+        napi_set_element(env, out, i, lane);
+    }
+    return out;
 }
 
 static napi_value platform(napi_env env, napi_callback_info info) {
@@ -102,6 +119,8 @@ static napi_value platform(napi_env env, napi_callback_info info) {
     CHECK(env, napi_create_array_with_length(env, (size_t)n, &cpus));
     for (int i = 0; i < n; i++) napi_set_element(env, cpus, (uint32_t)i, num(env, list[i]));
     set(env, o, "allowedCpus", cpus);
+    int reldate = cs_kernel_reldate();
+    if (reldate > 0) set(env, o, "osreldate", num(env, reldate));
 
     /* errno number -> name, as this OS numbers them. */
     CHECK(env, napi_create_object(env, &names));
@@ -186,7 +205,9 @@ static napi_value tcp_counters(napi_env env, napi_callback_info info) {
     const char *source = "";
     int n = cs_tcp_counters(list, CS_TCP_COUNTERS_MAX, &source);
     if (n < 0) {
-        napi_throw_error(env, cs_errno_name(-n), "cannot read the kernel's TCP counters");
+        char why[320];
+        snprintf(why, sizeof why, "cannot read the kernel's TCP counters: %s", source);
+        napi_throw_error(env, cs_errno_name(-n), why);
         return NULL;
     }
     napi_value o, counters, meanings;
@@ -223,6 +244,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     napi_property_descriptor props[] = {
         {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
         {"platform", NULL, platform, NULL, NULL, NULL, napi_default, NULL},
+        {"planLanes", NULL, plan_lanes, NULL, NULL, NULL, napi_default, NULL},
         {"runLane", NULL, run_lane, NULL, NULL, NULL, napi_default, NULL},
         {"tcpCounters", NULL, tcp_counters, NULL, NULL, NULL, napi_default, NULL},
         {"fdLimit", NULL, fd_limit, NULL, NULL, NULL, napi_default, NULL},

@@ -113,9 +113,11 @@ static int stop_requested(struct cs_step_shared *step) {
     return LOAD(&step->stop) != 0;
 }
 
-static int claim_trial(struct cs_step_shared *step) {
+/* *trial: the step-wide number of the trial claimed (whose turn the probes take). */
+static int claim_trial(struct cs_step_shared *step, uint64_t *trial) {
     if (stop_requested(step)) return 0;
-    return __atomic_fetch_add(&step->claimed, 1, __ATOMIC_RELAXED) < LOAD(&step->limit);
+    *trial = __atomic_fetch_add(&step->claimed, 1, __ATOMIC_RELAXED);
+    return *trial < LOAD(&step->limit);
 }
 
 static void spin_or_yield(unsigned *spins) {
@@ -242,7 +244,8 @@ static int accept_cloexec(int lfd, struct sockaddr_storage *peer, socklen_t *ple
 }
 
 /* Waits for the listener to have a connection, checking the stop word every
- * STOP_POLL_MS. Returns 0 when one is there, else the errno to tally. */
+ * STOP_POLL_MS. Returns 0 when one is there, EINTR when the step is stopping
+ * (no outcome: the caller must not tally it), else the errno to tally. */
 #define STOP_POLL_MS 100
 static int wait_for_connection(int lfd, struct cs_step_shared *step, int timeout_ms) {
     for (int waited = 0;; waited += STOP_POLL_MS) {
@@ -259,7 +262,10 @@ static int wait_for_connection(int lfd, struct cs_step_shared *step, int timeout
 /* Accepts until our own client shows up: anyone else who connected to the
  * listener is counted and dropped, so strangers never reach the tallies. On
  * loopback the connection is queued by the time connect() returns, so the
- * first accept() nearly always succeeds without a poll. */
+ * first accept() nearly always succeeds without a poll. Returns the socket,
+ * -1 (failed: *err), -2 (our client never came out of the queue) or
+ * ACCEPT_STOPPED. */
+#define ACCEPT_STOPPED (-3)
 static int accept_own(int lfd, const struct sockaddr_storage *client_name,
                       struct cs_step_shared *step, struct cs_lane_counters *c, int *err) {
     for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL;) {
@@ -268,6 +274,7 @@ static int accept_own(int lfd, const struct sockaddr_storage *client_name,
         int s = accept_cloexec(lfd, &peer, &plen);
         if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             int why = wait_for_connection(lfd, step, -1);
+            if (why == EINTR) return ACCEPT_STOPPED;
             if (why != 0) { *err = why; return -1; }
             continue;
         }
@@ -281,6 +288,10 @@ static int accept_own(int lfd, const struct sockaddr_storage *client_name,
     return -2;
 }
 
+/* 0: the pair is ready; -1: a setup failure, tallied (the trial counts);
+ * PAIR_STOPPED: the step stopped while waiting for our own connection, which
+ * is no trial at all (a stop, not a failure: nothing is tallied). */
+#define PAIR_STOPPED 1
 static int open_pair(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
                      struct cs_step_shared *step, struct cs_lane_counters *c, struct pair *p) {
     int cfd = new_socket(cfg->family);
@@ -295,6 +306,7 @@ static int open_pair(int lfd, const struct endpoint *listener, const struct cs_l
 
     int err = 0;
     int sfd = accept_own(lfd, &client_name, step, c, &err);
+    if (sfd == ACCEPT_STOPPED) { close(cfd); return PAIR_STOPPED; }
     if (sfd < 0)
         return fail_setup(c, sfd == -2 ? CS_STAGE_PEERCHECK : CS_STAGE_ACCEPT, err, cfd, -1);
 
@@ -448,8 +460,8 @@ static unsigned probe_of_turn(unsigned probes, uint64_t turn) {
 
 static void victim_turn(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
                         struct cs_step_shared *step, struct cs_lane_counters *c,
-                        const struct pair *p, uint64_t started_ns, uint64_t *turn) {
-    unsigned probes = probe_of_turn(cfg->probes, (*turn)++);
+                        const struct pair *p, uint64_t started_ns, uint64_t turn) {
+    unsigned probes = probe_of_turn(cfg->probes, turn);
     if (probes) run_probes(c, probes, p->victim_fd);
     victim_close(c, p, probes ? 0 : started_ns);
     if (probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
@@ -459,10 +471,12 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
                             const struct cs_lane_config *cfg, struct cs_step_shared *step,
                             struct cs_lane_counters *c) {
     struct pair p;
-    uint64_t turn = 0; /* trials this lane ran: whose turn the probes take */
-    while (claim_trial(step)) {
+    uint64_t turn; /* the trial's step-wide number: probe turns split exactly however lanes share the trials */
+    while (claim_trial(step, &turn)) {
         record_cpu(c->victim_cpus);
-        if (open_pair(lfd, listener, cfg, step, c, &p) != 0) { BUMP(&c->done); continue; }
+        int setup = open_pair(lfd, listener, cfg, step, c, &p);
+        if (setup == PAIR_STOPPED) break;
+        if (setup != 0) { BUMP(&c->done); continue; }
         /* Back to back on one thread: on kernels that process loopback input
          * asynchronously (FreeBSD's netisr) the RST is handled on another
          * core while this thread is already inside the victim close. The
@@ -472,7 +486,7 @@ static void run_same_thread(int lfd, const struct endpoint *listener,
         reset_close(c, p.reset_fd);
         spin_ns(cfg->skew_ns);
         uint64_t victim_started = cs_os_now_ns();
-        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, &turn);
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, turn);
         record_skew(c, (int64_t)(victim_started - reset_started));
     }
 }
@@ -550,11 +564,13 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
 
     uint32_t sense = 0;
     uint64_t victim_started = 0; /* 0: no trial of ours awaits its skew record */
-    uint64_t turn = 0;
+    uint64_t turn;
     struct pair p;
-    while (claim_trial(step)) {
+    while (claim_trial(step, &turn)) {
         record_cpu(c->victim_cpus);
-        if (open_pair(lfd, listener, cfg, step, c, &p) != 0) { BUMP(&c->done); continue; }
+        int setup = open_pair(lfd, listener, cfg, step, c, &p);
+        if (setup == PAIR_STOPPED) break;
+        if (setup != 0) { BUMP(&c->done); continue; }
         hand_off(&x, p.reset_fd);
         if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
         /* Both threads leave the barrier together: the RST is sent on one CPU
@@ -563,7 +579,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
         barrier_wait(&x.go, &sense);
         spin_ns(victim_delay);
         victim_started = cs_os_now_ns();
-        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, &turn);
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, turn);
     }
     hand_off(&x, SLOT_QUIT);
     if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));

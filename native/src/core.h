@@ -9,6 +9,7 @@
 #ifndef CLOSE_STRESS_CORE_H
 #define CLOSE_STRESS_CORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* errno values index the outcome tables directly; larger ones share the last slot. */
@@ -103,13 +104,31 @@ enum cs_lane_stage {
     CS_LANE_LISTEN,
     CS_LANE_LISTEN_NAME,
     CS_LANE_PIN,
-    CS_LANE_THREAD
+    CS_LANE_THREAD,
+    CS_LANE_STAGE_COUNT
 };
+
+/* The layout above as a reader sees it: one step block then one block per
+ * lane, 64-bit words. Bump the version whenever a field of cs_step_shared or
+ * cs_lane_counters moves, grows or changes meaning: journals written by
+ * close-stress-core carry the raw words and this number, and readers refuse
+ * a version they do not know instead of tallying words under wrong names. */
+#define CS_LAYOUT_VERSION 2
+
+struct cs_layout_entry {
+    const char *name;
+    uint64_t value;
+};
+/* Both NULL-terminated (layout.c). Lane fields: name -> byte offset in
+ * cs_lane_counters. Scalars: version, block sizes, step field offsets, table
+ * sizes, under the names src/native.ts Layout gives them. */
+extern const struct cs_layout_entry cs_layout_lane[];
+extern const struct cs_layout_entry cs_layout_scalars[];
 
 /* Names the front ends print for each row; JS keeps the same order (src/native.ts). */
 extern const char *const cs_call_names[CS_CALL_COUNT];
 extern const char *const cs_stage_names[CS_STAGE_COUNT];
-extern const char *const cs_lane_stage_names[];
+extern const char *const cs_lane_stage_names[CS_LANE_STAGE_COUNT];
 
 struct cs_lane_config {
     int family;     /* AF_INET or AF_INET6 */
@@ -120,6 +139,12 @@ struct cs_lane_config {
     unsigned probes; /* CS_PROBE_BIT()s */
     int64_t skew_ns; /* > 0 delays the victim; cross-thread: < 0 delays the resetter */
 };
+
+/* The plan's one rule (plan.c): lane i's victim on the i-th allowed CPU,
+ * wrapping; its resetter (cross-thread) on the next one; -1 where the OS
+ * cannot pin or no CPU is known. Fills cpu[0..lanes) and reset_cpu[0..lanes). */
+void cs_plan_lanes(int lanes, int cross_thread, const int *allowed, int allowed_count, int can_pin,
+                   int *cpu, int *reset_cpu);
 
 /* Lower bound in ns of a latency bucket (front ends print and merge by it). */
 uint64_t cs_latency_bucket_low(unsigned bucket);
@@ -148,6 +173,18 @@ struct cs_tcp_counter {
 /* Fills up to max counters; returns how many, or -errno when none can be
  * read. *source says where they came from ("/proc/net/snmp ...", "sysctl ..."). */
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source);
+/* On failure too, *source says why ("... match no known layout ..."). */
+
+/* FreeBSD's struct tcpstat as the running kernel lays it out, chosen by its
+ * kern.osreldate and the sysctl's length: a pure function, compiled on every
+ * OS so tests can feed it synthetic buffers. Returns the counters decoded, or
+ * -ENOTSUP with `why` saying which version or length matched no layout. */
+int cs_freebsd_tcpstat_decode(int osreldate, const void *buf, size_t len, struct cs_tcp_counter *out, int max,
+                              char *why, size_t why_len);
+
+/* The running kernel's version number where it has one (FreeBSD:
+ * kern.osreldate, e.g. 1500068); 0 elsewhere. */
+int cs_kernel_reldate(void);
 
 /* errno names as this OS's headers define them (errnames.c). */
 const char *cs_errno_name(int err);

@@ -33,6 +33,121 @@
 #include <netinet/tcp_var.h>
 #endif
 
+/*
+ * FreeBSD's struct tcpstat is an array of uint64_t whose order changed
+ * between releases, so each field we read has a slot per layout. Slots are
+ * the field's position in struct tcpstat of:
+ *   13: the 13.5 sysroot's usr/include/netinet/tcp_var.h (__FreeBSD_version
+ *       1305000; 106 fields + _pad[7] = 113 slots, 904 bytes);
+ *   14: 14.0 inserted tcps_progdrops after tcps_keepdrops, so every field
+ *       from tcps_sndtotal on is one slot later; stable/14 fills _pad, the
+ *       size stays 984 bytes (123 slots);
+ *   15: the fields below keep 14's slots; 15-CURRENT at 1500030 was still
+ *       984 bytes, 15.0 returns 1000 (tcps_sc_spurcookie and
+ *       tcps_sc_failcookie after tcps_sc_recvcookie, beyond every slot here).
+ * Where each was read is in README.md ("Kernel counters on FreeBSD").
+ * Neither BSD counts RSTs alone: tcps_sndctrl counts every segment sent with
+ * SYN, FIN or RST and no data, so it is reported as what it is.
+ */
+#define CS_TCPSTAT_FIELDS(X)                                                                    \
+    X(tcps_connattempt, 0, 0, "connect()s started (SYN sent)")                                  \
+    X(tcps_accepts, 1, 1, "connections accepted by a listener")                                 \
+    X(tcps_connects, 2, 2, "connections established (both ends count)")                         \
+    X(tcps_drops, 3, 3, "established connections dropped: an RST sent by SO_LINGER {1,0} close or received from the peer") \
+    X(tcps_conndrops, 4, 4, "embryonic (pre-ESTABLISHED) connections dropped")                  \
+    X(tcps_closed, 6, 6, "connections closed (tcp_close() calls), drops included")              \
+    X(tcps_sndtotal, 16, 17, "segments sent")                                                   \
+    X(tcps_sndctrl, 26, 27, "control segments sent: SYN, FIN and RST together (no RST-only counter exists)") \
+    X(tcps_rcvtotal, 27, 28, "segments received")                                               \
+    X(tcps_rcvbadsum, 30, 31, "segments received with a bad checksum")                          \
+    X(tcps_rcvbadoff, 31, 32, "segments received with a bad data offset")                       \
+    X(tcps_rcvafterclose, 42, 43, "segments received after the socket was closed (answered with RST)") \
+    X(tcps_listendrop, 62, 63, "connections dropped because a listen queue was full")           \
+    X(tcps_badrst, 63, 64, "RSTs received and ignored (in window, wrong sequence)")
+
+static const struct tcpstat_field {
+    const char *name;
+    const char *meaning;
+    unsigned char slot13, slot14;
+} tcpstat_fields[] = {
+#define ROW(f, s13, s14, m) {#f, m, s13, s14},
+    CS_TCPSTAT_FIELDS(ROW)
+#undef ROW
+};
+
+/* Lengths the sysctl returns per major version; anything else is a layout
+ * this table does not know, and no field is read. */
+static const struct tcpstat_layout {
+    int major;
+    int use14; /* slots: 0 = 13's, 1 = 14's (15 keeps them) */
+    size_t bytes[2];
+} tcpstat_layouts[] = {
+    {13, 0, {904, 0}},
+    {14, 1, {984, 0}},
+    {15, 1, {984, 1000}},
+};
+
+int cs_freebsd_tcpstat_decode(int osreldate, const void *buf, size_t len, struct cs_tcp_counter *out, int max,
+                              char *why, size_t why_len) {
+    int major = osreldate / 100000;
+    const struct tcpstat_layout *l = NULL;
+    for (size_t i = 0; i < sizeof tcpstat_layouts / sizeof tcpstat_layouts[0]; i++)
+        if (tcpstat_layouts[i].major == major) l = &tcpstat_layouts[i];
+    if (!l) {
+        snprintf(why, why_len, "no struct tcpstat layout known for FreeBSD %d (kern.osreldate %d; known: 13, 14, 15)",
+                 major, osreldate);
+        return -ENOTSUP;
+    }
+    if (len != l->bytes[0] && (l->bytes[1] == 0 || len != l->bytes[1])) {
+        if (l->bytes[1])
+            snprintf(why, why_len, "%zu bytes from a FreeBSD %d kernel (kern.osreldate %d) match no known layout (%zu or %zu bytes)",
+                     len, major, osreldate, l->bytes[0], l->bytes[1]);
+        else
+            snprintf(why, why_len, "%zu bytes from a FreeBSD %d kernel (kern.osreldate %d) match no known layout (%zu bytes)",
+                     len, major, osreldate, l->bytes[0]);
+        return -ENOTSUP;
+    }
+    int n = 0;
+    for (size_t i = 0; i < sizeof tcpstat_fields / sizeof tcpstat_fields[0] && n < max; i++) {
+        const struct tcpstat_field *f = &tcpstat_fields[i];
+        size_t slot = l->use14 ? f->slot14 : f->slot13;
+        uint64_t v;
+        memcpy(&v, (const unsigned char *)buf + slot * sizeof v, sizeof v);
+        out[n].name = f->name;
+        out[n].meaning = f->meaning;
+        out[n].value = v;
+        n++;
+    }
+    return n;
+}
+
+int cs_kernel_reldate(void) {
+#if defined(__FreeBSD__)
+    int v = 0;
+    size_t len = sizeof v;
+    if (sysctlbyname("kern.osreldate", &v, &len, NULL, 0) != 0) return 0;
+    return v;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__FreeBSD__)
+/* The build's own headers check the slots of their release; the other
+ * releases' slots are checked against synthetic buffers by
+ * test/freebsd-counters.test.mjs. */
+#if __FreeBSD_version >= 1300000 && __FreeBSD_version < 1400000
+#define CHECK_SLOT(f, s13, s14, m) _Static_assert(offsetof(struct tcpstat, f) == (s13) * 8, #f " is not in 13's slot");
+_Static_assert(sizeof(struct tcpstat) == 904, "13's struct tcpstat is not 904 bytes");
+#elif __FreeBSD_version >= 1400000 && __FreeBSD_version < 1600000
+#define CHECK_SLOT(f, s13, s14, m) _Static_assert(offsetof(struct tcpstat, f) == (s14) * 8, #f " is not in 14's slot");
+#endif
+#ifdef CHECK_SLOT
+CS_TCPSTAT_FIELDS(CHECK_SLOT)
+#undef CHECK_SLOT
+#endif
+#endif
+
 #if defined(__linux__)
 
 /* Which rows of /proc/net/snmp ("Tcp:") and /proc/net/netstat ("TcpExt:") we
@@ -105,43 +220,54 @@ int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
     return m < 0 ? n : m; /* TcpExt is a bonus: some containers hide it */
 }
 
-#elif defined(__FreeBSD__) || defined(__APPLE__)
+#elif defined(__FreeBSD__)
 
-/* The same fields exist on both BSDs (uint64_t on FreeBSD, u_int32_t on
- * macOS), so the table keeps each field's offset and size and reads either.
- * Neither kernel counts RSTs alone: tcps_sndctrl counts every segment sent
- * with SYN, FIN or RST and no data: it also counts each connection's SYN and
- * any FIN, so it is reported as what it is ("control segments"), never as RSTs.
- * tcps_drops (tcp_drop(), which an SO_LINGER {1,0} close calls) is the closer
- * count of RSTs sent, though it also counts RSTs received. */
-#define FIELD(f, m) {#f, m, offsetof(struct tcpstat, f), sizeof(((struct tcpstat *)0)->f)}
+/* The running kernel's struct tcpstat, not the one of the headers this was
+ * built against: a binary built on 13 and copied into a 15 VM must not read
+ * 15's counters one slot off (14.0 inserted tcps_progdrops). */
+int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
+    /* Static: *source must outlive the call; every caller reads the counters
+     * from one thread and copies or prints the text before the next read. */
+    static char text[256];
+    int osreldate = cs_kernel_reldate();
+    /* Room for a newer kernel's longer struct: sysctl fails with ENOMEM when
+     * the buffer is short, and the length it returns picks the layout. */
+    static uint64_t words[512];
+    size_t len = sizeof words;
+    if (sysctlbyname("net.inet.tcp.stats", words, &len, NULL, 0) != 0) {
+        int err = errno;
+        snprintf(text, sizeof text, "sysctl net.inet.tcp.stats failed (%s)", cs_errno_name(err) ? cs_errno_name(err) : "?");
+        *source = text;
+        return -err;
+    }
+    char why[200];
+    int n = cs_freebsd_tcpstat_decode(osreldate, words, len, out, max, why, sizeof why);
+    if (n < 0) {
+        snprintf(text, sizeof text, "sysctl net.inet.tcp.stats: %s", why);
+    } else {
+        snprintf(text, sizeof text, "sysctl net.inet.tcp.stats (struct tcpstat of FreeBSD %d, kern.osreldate %d, %zu bytes)",
+                 osreldate / 100000, osreldate, len);
+    }
+    *source = text;
+    return n;
+}
+
+#elif defined(__APPLE__)
+
+/* macOS keeps 32-bit fields; the table keeps each field's offset and size
+ * from Apple's headers and reads either. Unlike FreeBSD, nothing here checks
+ * the running kernel against the headers: unproven until run on a Mac. */
+#define FIELD(f, s13, s14, m) {#f, m, offsetof(struct tcpstat, f), sizeof(((struct tcpstat *)0)->f)},
 static const struct field {
     const char *name;
     const char *meaning;
     size_t offset;
     size_t size;
-} fields[] = {
-    FIELD(tcps_connattempt, "connect()s started (SYN sent)"),
-    FIELD(tcps_accepts, "connections accepted by a listener"),
-    FIELD(tcps_connects, "connections established (both ends count)"),
-    FIELD(tcps_drops, "established connections dropped: an RST sent by SO_LINGER {1,0} close or received from the peer"),
-    FIELD(tcps_conndrops, "embryonic (pre-ESTABLISHED) connections dropped"),
-    FIELD(tcps_closed, "connections closed, drops included"),
-    FIELD(tcps_sndtotal, "segments sent"),
-    FIELD(tcps_sndctrl, "control segments sent: SYN, FIN and RST together (no RST-only counter exists)"),
-    FIELD(tcps_rcvtotal, "segments received"),
-    FIELD(tcps_rcvbadsum, "segments received with a bad checksum"),
-    FIELD(tcps_rcvbadoff, "segments received with a bad data offset"),
-    FIELD(tcps_rcvafterclose, "segments received after the socket was closed (answered with RST)"),
-    FIELD(tcps_badrst, "RSTs received and ignored (in window, wrong sequence)"),
-    FIELD(tcps_listendrop, "connections dropped because a listen queue was full"),
-};
+} fields[] = {CS_TCPSTAT_FIELDS(FIELD)};
 #undef FIELD
 
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
-    *source = "sysctl net.inet.tcp.stats (struct tcpstat)";
-    /* Room for a newer kernel's longer struct: sysctl fails with ENOMEM when
-     * the buffer is short, and the fields we read keep their offsets. */
+    *source = "sysctl net.inet.tcp.stats (struct tcpstat, by the build's headers)";
     union {
         struct tcpstat st;
         unsigned char bytes[sizeof(struct tcpstat) + 4096];

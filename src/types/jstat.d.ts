@@ -5,5 +5,6 @@ declare module 'jstat' {
     beta: { inv(p: number, a: number, b: number): number };
     studentt: { inv(p: number, dof: number): number };
     chisquare: { inv(p: number, dof: number): number };
+    ibeta(x: number, a: number, b: number): number;
   };
 }

@@ -16,6 +16,10 @@
  * anything: closes then send a FIN, no RST (the injection silently fails).
  * CLOSE_SHIM_ZERO_STAT=1 makes fstat() of a socket report st_dev = st_ino = 0,
  * as FreeBSD's soo_stat() does, so a socket's identity cannot be proven.
+ * CLOSE_SHIM_ACCEPT_EAGAIN_EVERY=N makes every Nth accept()/accept4() wait
+ * CLOSE_SHIM_ACCEPT_EAGAIN_US microseconds (default 1000) and fail with EAGAIN
+ * without taking the connection, as on a kernel whose loopback queues it
+ * asynchronously (FreeBSD): the caller must poll and accept again.
  * Each process appends the number it injected to CLOSE_SHIM_COUNT_FILE at
  * exit (a wrapper such as timeout(1) inherits LD_PRELOAD too: sum the lines).
  */
@@ -39,6 +43,7 @@ static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 static unsigned long connects, fail_every;
 static int no_linger, zero_stat;
 static unsigned long resets_seen, inject_every;
+static unsigned long accepts, accept_eagain_every, accept_eagain_us = 1000;
 
 __attribute__((constructor)) static void shim_init(void) {
     real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
@@ -50,6 +55,10 @@ __attribute__((constructor)) static void shim_init(void) {
     if (inject) inject_every = strtoul(inject, NULL, 10);
     no_linger = getenv("CLOSE_SHIM_NO_LINGER") != NULL;
     zero_stat = getenv("CLOSE_SHIM_ZERO_STAT") != NULL;
+    const char *eagain = getenv("CLOSE_SHIM_ACCEPT_EAGAIN_EVERY");
+    if (eagain) accept_eagain_every = strtoul(eagain, NULL, 10);
+    const char *eagain_us = getenv("CLOSE_SHIM_ACCEPT_EAGAIN_US");
+    if (eagain_us) accept_eagain_us = strtoul(eagain_us, NULL, 10);
     if (m && strcmp(m, "keep") == 0) mode = 1;
     else if (m && strcmp(m, "reuse") == 0) mode = 2;
 }
@@ -123,4 +132,24 @@ int fstat64(int fd, struct stat64 *st) {
     int rc = real(fd, st);
     if (rc == 0 && zero_stat && S_ISSOCK(st->st_mode)) { st->st_dev = 0; st->st_ino = 0; }
     return rc;
+}
+
+/* 1 when this accept must pretend the connection is not queued yet. */
+static int accept_not_yet(void) {
+    if (!accept_eagain_every || __atomic_add_fetch(&accepts, 1, __ATOMIC_SEQ_CST) % accept_eagain_every != 0) return 0;
+    usleep((useconds_t)accept_eagain_us);
+    errno = EAGAIN;
+    return 1;
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len) {
+    static int (*real)(int, struct sockaddr *, socklen_t *);
+    if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
+    return accept_not_yet() ? -1 : real(fd, addr, len);
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    static int (*real)(int, struct sockaddr *, socklen_t *, int);
+    if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+    return accept_not_yet() ? -1 : real(fd, addr, len, flags);
 }

@@ -8,7 +8,7 @@ import { root } from './cli.mjs';
 // formats are documentation here; the patterns carry what is checked
 const ajv = new Ajv2020({ strict: true, allErrors: true, validateFormats: false });
 const load = (name) => ajv.compile(JSON.parse(readFileSync(path.join(root, 'schema', name), 'utf8')));
-const validators = { result: load('result.schema.json'), compare: load('compare.schema.json') };
+const validators = { result: load('result.schema.json'), compare: load('compare.schema.json'), inject: load('inject.schema.json') };
 
 export function assertValid(kind, value) {
   const validate = validators[kind];
