@@ -10,12 +10,16 @@
 //   node scripts/bench.mjs [--rounds 5] [--iterations 1e5] [--cores 1,2]
 //     [--races same-thread,cross-thread] [--memory 1e5,1e6 | --no-memory] [--json out.json]
 //     [--lanes 16,64,256 | --no-lanes] [--lane-iterations 2e4]
-//     [--close-stress other/checkout/bin/close-stress.js]
+//     [--close-stress other/checkout/bin/close-stress.js] [--no-sensitivity]
+//
+// Then, as root on Linux, hits per second per setting under the FreeBSD proxy
+// (scripts/sensitivity.mjs), as ratios to the naive same-thread figure.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildDouble, sensitivity, unavailable } from './sensitivity.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let cli = path.join(root, 'bin', 'close-stress.js');
@@ -31,6 +35,7 @@ function parseArgs(argv) {
     lanes: [16, 64, 256],
     laneIterations: 2e4,
     json: null,
+    sensitivity: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -48,6 +53,7 @@ function parseArgs(argv) {
     else if (a === '--no-lanes') args.lanes = [];
     else if (a === '--lane-iterations') args.laneIterations = Number(next());
     else if (a === '--json') args.json = next();
+    else if (a === '--no-sensitivity') args.sensitivity = false;
     else if (a === '--close-stress') cli = path.resolve(next()); // another build's bin/close-stress.js
     else throw new Error(`unknown argument ${a}`);
   }
@@ -330,10 +336,22 @@ async function main() {
       }
     }
     out.push(...laneCostLines(lanes, args.laneIterations));
+    let sens;
+    if (args.sensitivity) {
+      const why = unavailable();
+      if (why) out.push('', `sensitivity section skipped: ${why}`);
+      else {
+        const iterations = Math.min(args.iterations, 5000);
+        sens = sensitivity({ cli, double: buildDouble(root, tmp), tmp, cores: 1, iterations, rounds: args.rounds });
+        out.push('', `sensitivity (EMULATION: --netns proxy + test/helpers/freebsd-close-double.c), 1-core step, ${fmtInt(iterations)} trials, ${args.rounds} rounds:`,
+          'hits/s = victim close() errors outside POSIX per second; ratio = median over rounds of hits/s / the baseline\'s in the same round',
+          table(['setting', 'hits/s (med)', 'ratio (med)'], sens.map((r) => [r.setting, fmtInt(r.medianHitsPerSec), Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : 'n/a'])));
+      }
+    }
     process.stdout.write(out.join('\n') + '\n');
     if (args.json) {
       const machine = { cpu: os.cpus()[0]?.model, cpus, os: `${os.type()} ${os.release()}`, node: process.version };
-      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes }, null, 2) + '\n');
+      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes, sensitivity: sens }, null, 2) + '\n');
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

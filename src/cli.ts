@@ -22,6 +22,7 @@ import { renderTable } from './report.js';
 import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run, StopSignals } from './run.js';
 import { PLACEMENTS, RESETTERS } from './placement.js';
+import { insideNetns, runInNetns } from './netns.js';
 import { renderTap } from './tap.js';
 import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
@@ -47,6 +48,8 @@ interface RawOptions {
   placement?: string;
   resetter?: string;
   tap?: boolean;
+  lanesPerCore?: string;
+  netns?: boolean;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -61,8 +64,10 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     : raw.logFile ? 'info' : 'warn';
   const race = parseChoice(raw.race, '--race', RACES);
   const skew = raw.skew === undefined ? ({ kind: 'none' } as const) : parseSkew(raw.skew);
-  if (skew.kind !== 'none' && race !== 'cross-thread') {
-    throw new UsageError('--skew needs --race cross-thread: only two threads have a skew between them');
+  // On one thread the victim close always follows the resetting close: only a delay of it exists.
+  const lowest = skew.kind === 'fixed' ? skew.ns : skew.kind === 'sweep' ? skew.fromNs : 0;
+  if (race === 'same-thread' && lowest < 0) {
+    throw new UsageError('--skew below 0 needs --race cross-thread: on one thread the victim close always follows the resetting close');
   }
   if (raw.resetter !== undefined && race !== 'cross-thread') {
     throw new UsageError('--resetter needs --race cross-thread: only there does the RST come from a thread of its own');
@@ -83,10 +88,16 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     ...(raw.json !== undefined && { json: raw.json }),
     ...(raw.logFile !== undefined && { logFile: raw.logFile }),
     repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat', 'such as 5'),
+    ...(raw.lanesPerCore !== undefined && { lanesPerCore: parseCount(raw.lanesPerCore, '--lanes-per-core') }),
+    ...(raw.netns && { netns: true }),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
   if (options.repeat > 1 && options.skew.kind === 'auto') {
     throw new UsageError('--repeat with --skew auto: each repeat could find another window; give the skew it found (--skew 1500ns) to repeat');
+  }
+  const k = options.lanesPerCore ?? 1;
+  if (Math.max(...cores) * k > MAX_CORES) {
+    throw new UsageError(`--lanes-per-core ${k} with --cores up to ${Math.max(...cores)} makes ${Math.max(...cores) * k} lanes in a step; at most ${MAX_CORES}`);
   }
   if (raw.duration !== undefined && raw.iterations !== undefined) {
     throw new UsageError('--duration and --iterations both set the length of a step: give one');
@@ -120,7 +131,7 @@ function program(): Command {
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
     .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
-    .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
+    .option('--skew <spec>', 'delay the victim by a duration (300ns; cross-thread: negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window); same-thread: a spin between the resetting and the victim close')
     .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
     .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
@@ -133,6 +144,8 @@ function program(): Command {
     .option('--journal <file>', 'write each finished step to this new JSONL journal, fsynced (default: <--json file>.jsonl; an existing one is refused unless --force)')
     .option('--fail-on <errnos>', 'for git bisect run: exit 1 when these occur (ECONNRESET = the victim close(); close:ECONNRESET, shutdown:ENOTCONN, ...); 0 when not; 125 when the run could not measure; 128 (aborts the bisection) on an error that says nothing about the commit, such as a mistyped flag')
     .option('--fail-above <rate>', 'for git bisect run: exit 1 only when a step\'s rate of --fail-on errnos (default: close() errors outside POSIX) exceeds this, e.g. 1e-5')
+    .option('--netns', 'Linux, root: run in a private network namespace with RPS on its lo, so the RST is processed on another CPU (a stand-in for FreeBSD\'s netisr); the host\'s lo is untouched')
+    .option('--lanes-per-core <k>', 'run K lanes on each CPU of a step, pinned K to each (default 1); the step is still N cores')
     .option('--tap', 'TAP (KTAP-readable) on stdout, one test point per step, the table on stderr; exit 0 pass, 1 fail, 4 all skipped (kselftest)')
     .addHelpText('after', `\n${CLOSE_BY_KERNEL_HELP}`)
     .allowExcessArguments(false)
@@ -290,6 +303,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const platform = native().platform();
   const options = toOptions(raw, platform.allowedCpus.length);
   if (rule) checkFailOn(rule.failOn, options.probes, Object.values(platform.errnoNames));
+  if (options.netns && !insideNetns()) return runInNetns(process.argv, platform.allowedCpus);
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);
   const signals = new StopSignals(log);

@@ -1,4 +1,5 @@
 import { FEW_REPEATS, fmtDuration, fmtRate } from './format.js';
+import { firstHitCell, hitsCell, hitsFor, type Hits } from './hits.js';
 import { UsageError } from './errors.js';
 import { percentiles, type LatencySummary, PERCENTILES } from './latency.js';
 import { hasPosixList, outsidePosix } from './posix.js';
@@ -63,6 +64,8 @@ export interface CoreComparison {
     significant?: boolean;
   };
   latency: { close: { ok?: LatencyChange; error?: LatencyChange } };
+  /** Victim close() errors outside POSIX per second, each side with its Garwood interval. */
+  hits?: { base: Hits; new: Hits };
   /** What the verdict says of close() outside POSIX, for scripts and --fail-on-worse. */
   judgement: Judgement;
   verdict: string;
@@ -100,6 +103,7 @@ const MUST_MATCH: Array<{ flag: string; get: (r: RunResult) => unknown }> = [
   { flag: '--reset-side', get: (r) => r.options.resetSide },
   { flag: '--family', get: (r) => r.options.family },
   { flag: '--probe', get: (r) => (r.options.probes ?? []).join(',') || 'none' },
+  { flag: '--lanes-per-core', get: (r) => r.options.lanesPerCore ?? 1 },
   { flag: '--skew', get: (r) => JSON.stringify(r.options.skew ?? { kind: 'none' }) },
   // Where the threads run decides where the RST is processed: the race's precondition.
   { flag: '--placement', get: (r) => (r.options.placements ?? ['linear']).join(',') },
@@ -114,7 +118,10 @@ export function checkComparable(base: RunResult, next: RunResult): void {
   for (const { flag, get } of MUST_MATCH) {
     const a = get(base);
     const b = get(next);
-    if (a !== b) throw new UsageError(`compare: the runs differ in ${flag} (${String(a)} vs ${String(b)}): their rates measure different races`);
+    const why = flag === '--probe'
+      ? 'close() rates with and without probes (or with other probes) are not comparable: the probes change what the close sees'
+      : 'their rates measure different races';
+    if (a !== b) throw new UsageError(`compare: the runs differ in ${flag} (${String(a)} vs ${String(b)}): ${why}`);
   }
   const common = base.steps.filter((s) => next.steps.some((t) => sameStep(s, t)));
   if (common.length === 0) throw new UsageError('compare: the runs have no core count in common');
@@ -307,7 +314,7 @@ export function compareResults(base: RunResult, next: RunResult, labels: [string
     if (throughput.baseCi && throughput.newCi) {
       throughput.significant = throughput.newCi.low > throughput.baseCi.high || throughput.newCi.high < throughput.baseCi.low;
     }
-    const partial = { cores: a.cores, ...(a.placement !== undefined && { placement: a.placement }), rows: rows(a, b), throughput, latency: latency(a, b) };
+    const partial = { cores: a.cores, ...(a.placement !== undefined && { placement: a.placement }), rows: rows(a, b), throughput, latency: latency(a, b), hits: { base: hitsFor(a), new: hitsFor(b) } };
     cores.push({ ...partial, judgement: judgement(partial.rows), verdict: verdict(partial) });
   }
   const summary = (r: RunResult, label: string): RunSummary => ({
@@ -363,6 +370,7 @@ export function renderComparison(c: Comparison): string {
     const t = k.throughput;
     const ci = (x?: { low: number; high: number; n: number }) =>
       (x ? ` [${Math.round(x.low)}, ${Math.round(x.high)}] (n=${x.n}${x.n < FEW_REPEATS ? ', few repeats: a wide interval, clamped at 0' : ''})` : '');
+    if (k.hits) out.push(`close() outside POSIX per second: ${hitsCell(k.hits.base)} -> ${hitsCell(k.hits.new)}; first hit ${firstHitCell(k.hits.base)} -> ${firstHitCell(k.hits.new)}`);
     out.push(`throughput: ${Math.round(t.base)}${ci(t.baseCi)} -> ${Math.round(t.new)}${ci(t.newCi)} trials/s (${pct(t.change)})`);
     for (const kind of ['ok', 'error'] as const) {
       const l = k.latency.close[kind];

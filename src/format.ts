@@ -14,8 +14,13 @@ export const fmtRate = (r: number, percentFrom = 0.001): string =>
 export const fmtDuration = (ns: number): string =>
   ns >= 1e6 ? `${(ns / 1e6).toPrecision(3)}ms` : ns >= 1e3 ? `${(ns / 1e3).toPrecision(3)}us` : `${Math.round(ns)}ns`;
 
-/** A skew exactly as asked or measured (10 ns resolution): -1120ns. */
-export const fmtSkew = (ns: number): string => `${ns}ns`;
+/**
+ * A skew as measured: to the ns within +-10 us, where it has 10 ns
+ * resolution (-1120ns); beyond, where buckets are 1/16 of a power of two
+ * wide, to three digits (50.2us, -1.00ms).
+ */
+export const fmtSkew = (ns: number): string =>
+  Math.abs(ns) <= 10_000 ? `${ns}ns` : `${ns < 0 ? '-' : ''}${fmtDuration(Math.abs(ns))}`;
 
 /** A skew as typed on the command line: 300ns, 1.5us, -2us. */
 export function fmtAskedSkew(ns: number): string {

@@ -8,6 +8,7 @@ import { cpuRanges, expectationLine, verdictLine } from './report.js';
 import { describeSide, fmtP, type Comparison, type CoreComparison } from './compare.js';
 import { rstsPerReset } from './kernel.js';
 import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
+import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 
 /**
  * One self-contained HTML report: inline CSS and SVG, no script, and a
@@ -620,6 +621,18 @@ function raceLostTable(series: Series[]): string {
   return dataTable('Race lost (kernel counter), apart from the POSIX verdict', head, rows, series.length > 1, [0, 2, 8]);
 }
 
+/** Sensitivity per step: hits per second with their Garwood interval, and the time to the first. */
+function hitsTable(series: Series[]): string {
+  const head = ['run', 'cores', 'hits', 'step time', 'hits/s [95% CI]', 'first hit'];
+  const rows = series.flatMap((s) =>
+    s.result.steps.map((st) => {
+      const h = hitsFor(st);
+      return [s.label, `${st.cores}${st.oversubscribed ? '*' : ''}`, fmtInt(h.count), `${h.seconds.toPrecision(3)} s`, hitsCell(h), firstHitCell(h)];
+    }),
+  );
+  return dataTable('Hits per second (victim close() errors outside POSIX)', head, rows, series.length > 1, [0, 4]);
+}
+
 function latencyTable(rows: LatencyRow[], many: boolean): string {
   if (rows.length === 0) return '';
   const head = ['run', 'cores', 'call', 'outcome', 'calls', ...PERCENTILES.map((p) => p.name)];
@@ -786,6 +799,7 @@ export function renderHtml(results: RunResult[], options: HtmlOptions = {}): str
     skewCharts(series, skew),
     '<h2>Numbers</h2>',
     stepsTable(series),
+    hitsTable(series),
     raceLostTable(series),
     latencyTable(lat, many),
     skewTable(skew, many),

@@ -142,8 +142,9 @@ function tallyCoreStep(path: string, header: CoreHeader, options: Options, line:
     cores: line.cores,
     lanes: line.lanes.map(([cpu, resetCpu]) => ({ cpu, resetCpu })),
     ...stepShape(line.cores, options.race, environment.cpu.allowed.length),
+    lanesPerCore: 1, // close-stress-core runs one lane per core
   };
-  const tally = tallyStep(plan, memory, { errnoNames: header.errnoNames }, options.probes);
+  const tally = tallyStep(plan, memory, { errnoNames: header.errnoNames }, options.probes, options.race === 'cross-thread' || options.skew.kind !== 'none');
   // close-stress-core has one placement: the native plan's (lane i on the i-th allowed CPU).
   tally.placement = 'linear';
   if (line.kernel) {

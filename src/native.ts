@@ -11,7 +11,7 @@ export interface Layout {
   lane: Record<
     | 'done' | 'start_ns' | 'end_ns' | 'strangers' | 'fd_released' | 'fd_retained' | 'fd_reused'
     | 'lane_errno' | 'lane_stage' | 'pinned' | 'victim_cpus' | 'reset_cpus' | 'calls' | 'setup'
-    | 'probe_setup' | 'close_latency' | 'skew',
+    | 'probe_setup' | 'close_latency' | 'skew' | 'skew_far' | 'close_first_error_ns',
     number
   >;
   laneBytes: number;
@@ -136,12 +136,12 @@ export function native(): Binding {
 }
 
 /** CS_LAYOUT_VERSION (native/src/core.h) the tally code in src/tally.ts reads. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** Must match enum cs_race / cs_side / cs_call / cs_stage in native/src/core.h. */
 export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;
 export const SIDE_CODES = { server: 0, client: 1 } as const;
-export const CALLS = ['close', 'resetClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
+export const CALLS = ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;
 export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread'] as const;

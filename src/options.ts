@@ -30,6 +30,10 @@ export interface Options {
   placements?: Placement[];
   /** --resetter, cross-thread runs: where a lane's resetter sits relative to its victim; a list sweeps. */
   resetters?: Resetter[];
+  /** --netns: the run inside a private network namespace with RPS on its lo (Linux, root). */
+  netns?: boolean;
+  /** --lanes-per-core K: K lanes on each CPU of a step, pinned K to each (default 1). */
+  lanesPerCore?: number;
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */

@@ -20,6 +20,8 @@ export interface StepPlan {
   oversubscribed: boolean;
   /** How the lanes' CPUs were chosen (--placement, --resetter): "linear", "spread, resetter sibling". */
   placement?: string;
+  /** Lanes pinned to each CPU of the step (--lanes-per-core): sharing a CPU on purpose. */
+  lanesPerCore: number;
 }
 
 export interface Plan {
@@ -74,14 +76,20 @@ export function buildPlan(
   if (!canPin && (placements.some((p) => p !== 'linear') || resetters.some((r) => (r ?? 'next') !== 'next'))) {
     throw new UsageError('--placement and --resetter need pinning, and this OS cannot pin threads to CPUs (threads float)');
   }
-  const fits = options.cores.filter((cores) => cores <= laneCap.lanes);
-  const skipped = options.cores.filter((cores) => cores > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
+  const k = options.lanesPerCore ?? 1;
+  const fits = options.cores.filter((cores) => cores * k <= laneCap.lanes);
+  const skipped = options.cores.filter((cores) => cores * k > laneCap.lanes).map((cores) => ({ cores, reason: laneCap.reason }));
   const shapes = placements.flatMap((placement) => resetters.map((resetter) => ({ placement, resetter })));
   const steps = shapes.flatMap(({ placement, resetter }) => fits.map((cores): StepPlan => {
-    const lanes = placement === 'linear' && (resetter ?? 'next') === 'next'
+    const placed = placement === 'linear' && (resetter ?? 'next') === 'next'
       ? native().planLanes(cores, cross, allowedCpus, canPin)
       : placeLanes(cores, placement, resetter, topology, allowedCpus).map((l) => ({ cpu: l.cpu, resetCpu: cross ? l.resetCpu : -1 }));
-    return { cores, lanes, ...stepShape(cores, options.race, allowedCpus.length), placement: placementLabel(placement, resetter) };
+    // K lanes to a CPU (--lanes-per-core): each of the step's N lanes, as placed, K times over,
+    // so K lanes share each of its N CPUs.
+    const lanes = placed.flatMap((lane) => Array.from({ length: k }, () => ({ ...lane })));
+    const shape = stepShape(cores, options.race, allowedCpus.length);
+    // Oversubscribed means more CPUs wanted than allowed; K per CPU is chosen, not that.
+    return { cores, lanes, threads: shape.threads * k, oversubscribed: shape.oversubscribed, lanesPerCore: k, placement: placementLabel(placement, resetter) };
   }));
   return {
     race: options.race,
@@ -89,7 +97,7 @@ export function buildPlan(
     allowedCpus,
     canPin,
     steps,
-    maxLanes: Math.max(0, ...fits),
+    maxLanes: Math.max(0, ...fits) * k,
     skipped,
   };
 }

@@ -24,6 +24,8 @@ const ACCEPT = ['EAGAIN', 'EWOULDBLOCK', 'EBADF', 'ECONNABORTED', 'EINTR', 'EINV
 export const POSIX_ERRORS = {
   close: { section: 'XSH close()', '2008': CLOSE_2008, '2024': [...CLOSE_2008, 'EINPROGRESS'] },
   resetClose: { section: 'XSH close()', '2008': CLOSE_2008, '2024': [...CLOSE_2008, 'EINPROGRESS'] },
+  acceptClose: { section: 'XSH close()', '2008': CLOSE_2008, '2024': [...CLOSE_2008, 'EINPROGRESS'] },
+  otherClose: { section: 'XSH close()', '2008': CLOSE_2008, '2024': [...CLOSE_2008, 'EINPROGRESS'] },
   shutdown: { section: 'XSH shutdown()', '2008': SHUTDOWN, '2024': SHUTDOWN },
   send: { section: 'XSH send()', '2008': SEND, '2024': SEND },
   recv: { section: 'XSH recv()', '2008': RECV, '2024': RECV },

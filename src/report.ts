@@ -3,7 +3,8 @@ import type { RunResult, StepResult } from './result.js';
 import { POSIX_ERRORS } from './posix.js';
 import { rstCounterOf, rstsPerReset } from './kernel.js';
 import { closeExpectation } from './kernel-versions.js';
-import { callsMade, failedShare, sumCounts } from './tally.js';
+import { firstHitCell, hitsCell, hitsFor } from './hits.js';
+import { callsMade, failedShare, sumCounts, type Outcomes, type SkewStats } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 import { describeTopology } from './topology.js';
@@ -64,7 +65,7 @@ export function renderTable(result: RunResult): string {
   const errnos = [...new Set(steps.flatMap((s) => Object.keys(s.calls.close.errors)))].sort();
   // The default placement is named once in the header; any other gets a column.
   const placed = steps.some((s) => s.placement !== undefined && s.placement !== 'linear');
-  const headers = ['cores', ...(placed ? ['placement'] : []), 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'CPUs seen'];
+  const headers = ['cores', ...(placed ? ['placement'] : []), 'threads', 'trials', 'trials/s', 'efficiency', 'close OK', ...errnos, 'setup fail', 'outside POSIX [95% CI]', 'hits/s [95% CI]', 'first hit', 'CPUs seen'];
   const rows = steps.map((s) => [
     `${s.cores}${s.oversubscribed ? '*' : ''}`,
     ...(placed ? [s.placement ?? 'linear'] : []),
@@ -76,6 +77,8 @@ export function renderTable(result: RunResult): string {
     ...errnos.map((e) => fmtInt(s.calls.close.errors[e] ?? 0)),
     fmtInt(s.setupFailed),
     posixCell(s),
+    hitsCell(hitsFor(s)),
+    firstHitCell(hitsFor(s)),
     cpuRanges(s.lanes.flatMap((l) => [...l.cpusSeen, ...l.resetCpusSeen])),
   ]);
 
@@ -84,8 +87,11 @@ export function renderTable(result: RunResult): string {
     `${env.tool.name} ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
       `IPv${options.family} loopback; ${stepLength(options)}`,
+    ...(options.netns ? ['network: a private namespace (--netns) with RPS on its lo: loopback input, the RST included, is processed from another CPU\'s backlog (a Linux stand-in for FreeBSD\'s netisr)'] : []),
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
-      (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float') +
+      (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'
+        : (options.lanesPerCore ?? 1) > 1 ? `${options.lanesPerCore} lanes pinned to each CPU of a step (--lanes-per-core); a step of N cores runs ${options.lanesPerCore}N lanes`
+        : 'one worker pinned per CPU') +
       (env.cpu.canPin && !placed ? '; placement linear (lane i on the i-th allowed CPU)' : ''),
     ...(env.topology ? [`topology: ${describeTopology(env.topology)}`] : []),
     expectationLine(result),
@@ -104,6 +110,7 @@ export function renderTable(result: RunResult): string {
   if (single.length > 0) out.push(`trials/s of ${listed(single)}: one repeat ran, so no interval can be computed.`);
   if (two.length > 0) out.push(`trials/s of ${listed(two)}: fewer than ${FEW_REPEATS} repeats, so the 95% interval is wide (clamped at 0).`);
   for (const s of result.skipped ?? []) out.push(`${s.cores}-core step skipped: ${s.reason}.`);
+  if (steps.length > 0) out.push('hits/s: victim close() errors outside POSIX per second of step time (Garwood 95% interval; with none, the one-sided bound); first hit: time from the step\'s start to the first.');
   const base = steps.find((s) => s.scaling)?.scaling?.baselineCores;
   if (base !== undefined && steps.length > 1) {
     out.push(`efficiency: trials/s per core relative to the ${base}-core step (100% = linear scaling; oversubscribed steps count only the allowed CPUs).`);
@@ -113,6 +120,11 @@ export function renderTable(result: RunResult): string {
   if (resetErrors > 0) {
     const seen = [...new Set(steps.flatMap((s) => Object.keys(s.calls.resetClose.errors)))].join(', ');
     out.push(`resetting close() failed ${fmtInt(resetErrors)} times (${seen}); see the JSON for counts per step.`);
+  }
+  const otherErrors = steps.reduce((a, s) => a + sumCounts(s.calls.otherClose?.errors ?? {}), 0);
+  if (otherErrors > 0) {
+    const seen = [...new Set(steps.flatMap((s) => Object.keys(s.calls.otherClose?.errors ?? {})))].join(', ');
+    out.push(`other close() calls (strangers, setup cleanup, the listener) failed ${fmtInt(otherErrors)} times (${seen}); see calls.otherClose in the JSON.`);
   }
   const setupErrs = [...new Set(steps.flatMap((s) => Object.entries(s.setupFailures).flatMap(([st, r]) => Object.keys(r ?? {}).map((e) => `${st}:${e}`))))];
   if (setupErrs.length > 0) out.push(`setup failures by stage: ${setupErrs.join(', ')}`);
@@ -203,13 +215,15 @@ function netRxSection(result: RunResult): string[] {
 
 /** One row per step and probe: each syscall's own outcomes and POSIX verdict. */
 function probeSection(result: RunResult): string[] {
-  const probes = result.options.probes ?? [];
+  const probes: string[] = [...(result.options.probes ?? [])];
   if (probes.length === 0) return [];
+  // The accept probe closes what it accepted: its own row, with close()'s POSIX list.
+  if (probes.includes('accept')) probes.push('acceptClose');
   const steps = result.steps;
-  const errnos = [...new Set(steps.flatMap((s) => probes.flatMap((p) => Object.keys(s.calls[p]?.errors ?? {}))))].sort();
+  const errnos = [...new Set(steps.flatMap((s) => probes.flatMap((p) => Object.keys((s.calls as Record<string, Outcomes | undefined>)[p]?.errors ?? {}))))].sort();
   const rows = steps.flatMap((s) =>
     probes.map((p) => {
-      const o = s.calls[p] ?? { ok: 0, errors: {} };
+      const o = (s.calls as Record<string, Outcomes | undefined>)[p] ?? { ok: 0, errors: {} };
       return [
         `${s.cores}${s.oversubscribed ? '*' : ''}`, p, fmtInt(callsMade(o)), fmtInt(o.ok),
         ...errnos.map((e) => fmtInt(o.errors[e] ?? 0)), posixCell(s, p),
@@ -218,9 +232,20 @@ function probeSection(result: RunResult): string[] {
   );
   const lines = ['', 'probes, on the victim after the RST and before its close (sockerror: the pending error SO_ERROR reports):',
     table(['cores', 'call', 'calls', 'OK', ...errnos, 'outside POSIX [95% CI]'], rows)];
+  const asked = result.options.probes ?? [];
+  if (asked.length > 1) {
+    const split = asked.map((p) => `${p} ${fmtInt(steps.reduce((a, s) => a + callsMade((s.calls as Record<string, Outcomes | undefined>)[p]), 0))}`).join(', ');
+    lines.push(`probes take turns, one per trial, so each sees the socket as the RST left it: ${split} trials.`);
+  }
+  lines.push('close() rates from a run with probes are not comparable with a run without: the probes run between the RST and the close and change what the close sees.');
   const probeSetup = steps.reduce((a, s) => a + sumCounts(s.probeSetupFailures ?? {}), 0);
   if (probeSetup > 0) lines.push(`the accept probe could not set up its connection ${fmtInt(probeSetup)} times (see the JSON).`);
   return [...lines, ''];
+}
+
+/** An achieved-skew quantile; one in the histogram's overflow bucket is a bound, and says so. */
+function achievedText(stats: SkewStats, ns: number): string {
+  return stats.beyond && Math.abs(ns) >= stats.beyond.beyondNs ? `${ns < 0 ? '<=' : '>='}${fmtSkew(ns)}` : fmtSkew(ns);
 }
 
 /** The shape of the race window: outcome rates per achieved skew. */
@@ -230,15 +255,15 @@ function skewSection(result: RunResult): string[] {
     if (!s.skew) {
       if (s.achievedSkew) {
         const a = s.achievedSkew;
-        out.push(`${s.cores} cores: victim started ${fmtSkew(a.medianNs)} after the resetter (median; 10-90%: ${fmtSkew(a.p10Ns)} to ${fmtSkew(a.p90Ns)}).`);
+        out.push(`${s.cores} cores: victim started ${achievedText(a, a.medianNs)} after the resetting close (median; 10-90%: ${achievedText(a, a.p10Ns)} to ${achievedText(a, a.p90Ns)}).`);
       }
       continue;
     }
     const calls = [...new Set([...(result.options.probes ?? []).filter((p) => p !== 'accept'), 'close'])];
     const rows = s.skew.points.map((p) => [
       `${fmtSkew(p.askedNs)}${p.search ? '' : s.skew?.mode === 'auto' ? ' <' : ''}`,
-      fmtSkew(p.achievedMedianNs),
-      `${fmtSkew(p.achieved.p10Ns)}..${fmtSkew(p.achieved.p90Ns)}`,
+      achievedText(p.achieved, p.achievedMedianNs),
+      `${achievedText(p.achieved, p.achieved.p10Ns)}..${achievedText(p.achieved, p.achieved.p90Ns)}`,
       fmtInt(p.trials),
       ...calls.map((c) => {
         const share = failedShare(p.calls[c]);
@@ -246,6 +271,7 @@ function skewSection(result: RunResult): string[] {
       }),
     ]);
     out.push('', `${s.cores}-core step, skew ${s.skew.mode}${s.skew.chosenNs !== undefined ? ` (window found at ${fmtSkew(s.skew.chosenNs)}, marked <)` : ''}: share of calls that failed, per skew (> 0: victim delayed)`);
+    if (s.skew.objective) out.push(`chosen by ${s.skew.objective}`);
     out.push(table(['asked', 'achieved', '10-90%', 'trials', ...calls.map((c) => `${c} failed`)], rows));
   }
   return out.length > 0 ? [...out, ''] : [];

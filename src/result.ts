@@ -5,6 +5,7 @@ import type { Options } from './options.js';
 import { OutputError, UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
 import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
+import { hitsOf, type Hits } from './hits.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval, type MeanInterval } from './stats.js';
 import { rstCounterOf, rstsPerReset } from './kernel.js';
 import { closeExpectation, type KernelId } from './kernel-versions.js';
@@ -61,6 +62,8 @@ export interface StepResult extends StepTally {
   posix: { close: Verdict } & Partial<Record<string, Verdict>>;
   scaling?: Scaling;
   startup?: Startup;
+  /** Victim close() errors outside POSIX per second of step time, and the time to the first. */
+  hits?: Hits;
   /** The POSIX verdict on this step's victim closes, or why it cannot be given (absent in results saved before it existed). */
   closeVerdict?: StepVerdict;
   /** Races lost that close() did not report, from a kernel counter where the kernel has one. */
@@ -141,6 +144,7 @@ export function stepResult(step: StepTally, kernel?: KernelId): StepResult {
     trialsPerSec: throughput ? throughput.mean : pooled,
     ...(throughput && { pooledTrialsPerSec: pooled, throughput }),
     posix,
+    hits: hitsOf(step, posix.close.outsideErrnos),
     closeVerdict: stepVerdict(step, posix.close),
     raceLost: raceLost(step, kernel && closeExpectation(kernel)),
   };
@@ -165,7 +169,11 @@ export function withScaling(steps: StepResult[], allowedCpus = Infinity): StepRe
   // An oversubscribed step cannot use more CPUs than it is allowed: judging
   // 16 lanes on 2 CPUs against 16 cores would read as a collapse that is not one.
   // A cross-thread lane is two threads, so it needs two CPUs to run unshared.
-  const usable = (s: StepResult): number => Math.min(s.threads, allowedCpus) / (s.threads / s.cores);
+  // K lanes per CPU (--lanes-per-core) share their CPU by choice: the step still has N cores.
+  const usable = (s: StepResult): number => {
+    const perCore = s.threads / (s.lanesPerCore ?? 1) / s.cores;
+    return Math.min(s.threads / (s.lanesPerCore ?? 1), allowedCpus) / perCore;
+  };
   const basePerCore = base.trialsPerSec / usable(base);
   return steps.map((s) => ({
     ...s,

@@ -85,7 +85,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   const platform = native().platform();
   const layout = native().layout();
   const environment = captureEnvironment(platform);
-  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores)), environment.topology);
+  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores) * (options.lanesPerCore ?? 1)), environment.topology);
   if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];

@@ -2,10 +2,53 @@ import { fmtAskedSkew } from './format.js';
 import type { SkewSpec } from './options.js';
 import type { StepPlan } from './plan.js';
 import { measure, type Measurement, type StepContext } from './step.js';
-import { failedShare, mergeTallies, skewPoint, type Outcomes, type SkewPoint } from './tally.js';
+import { outsidePosix } from './posix.js';
+import { failedShare, mergeTallies, skewPoint, sumCounts, type Outcomes, type SkewPoint } from './tally.js';
 
-/** The auto search's coarse grid and its refinement around the best point. */
-const SEARCH = { fromNs: -2000, toNs: 2000, stepNs: 250, refineNs: 250, refineStepNs: 50 };
+/**
+ * The auto search's coarse grid: log-spaced magnitudes from 100 ns to 100 us
+ * (either sign cross-thread), since the close() window sits anywhere from the
+ * ~1.5 us of Linux's shutdown() window to the tens of microseconds a queued
+ * RST waits for FreeBSD's netisr thread.
+ */
+export const SEARCH_MAGNITUDES_NS = [100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
+
+export function searchGrid(sameThread: boolean): number[] {
+  const pos = [0, ...SEARCH_MAGNITUDES_NS];
+  return sameThread ? pos : [...SEARCH_MAGNITUDES_NS.map((ns) => -ns).reverse(), ...pos];
+}
+
+/**
+ * For the proxy: the window's edge lies where the failure share crosses one
+ * half between two grid points (on a log grid it can fall between 1 and 2 us):
+ * points a quarter, half and three quarters of the way across the steepest crossing.
+ */
+export function refineEdge(shares: Array<[number, number]>): number[] {
+  let edge: [number, number] | undefined;
+  let steepest = -1;
+  for (let i = 1; i < shares.length; i++) {
+    const [a, pa] = shares[i - 1]!;
+    const [b, pb] = shares[i]!;
+    if ((pa - 0.5) * (pb - 0.5) <= 0 && pa !== pb && Math.abs(pb - pa) > steepest) {
+      steepest = Math.abs(pb - pa);
+      edge = [a, b];
+    }
+  }
+  if (!edge) return [];
+  const [a, b] = edge;
+  return [0.25, 0.5, 0.75].map((f) => Math.round(a + (b - a) * f));
+}
+
+/** Points between the best one and its grid neighbours: halfway either side and a quarter of the way. */
+export function refineAround(bestNs: number, grid: number[]): number[] {
+  const i = grid.indexOf(bestNs);
+  const out: number[] = [];
+  for (const other of [grid[i - 1], grid[i + 1]]) {
+    if (other === undefined) continue;
+    for (const f of [0.25, 0.5]) out.push(Math.round(bestNs + (other - bestNs) * f));
+  }
+  return out.sort((a, b) => a - b);
+}
 
 export function sweepPoints(fromNs: number, toNs: number, stepNs: number): number[] {
   const points: number[] = [];
@@ -22,6 +65,12 @@ const point = (askedNs: number, m: Measurement, search = false): SkewPoint => sk
  */
 export function windowCall(probes: readonly string[]): string {
   return probes.find((p) => p !== 'accept') ?? 'close';
+}
+
+/** What auto maximises: victim close() errors outside POSIX per second of the point's time. */
+export function hitsPerSec(calls: Record<string, Outcomes>, elapsedNs: number): number {
+  const outside = sumCounts(outsidePosix('close', calls.close?.errors ?? {}));
+  return elapsedNs > 0 ? outside / (elapsedNs / 1e9) : 0;
 }
 
 /** How mixed a point's outcomes are: p(1-p) of the window call failing, 0.25 at best. */
@@ -61,17 +110,27 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
     m.tally.skew = { mode: 'sweep', points: done.map((d) => point(d.ns, d.m)) };
     return m;
   }
-  // auto: a coarse grid, a finer one around the most mixed point, then the step itself there.
+  // auto: a log-spaced grid, a finer look around the best point, then the step itself there.
+  // Best = most hits per second; where no point had any (Linux), the named proxy: the window
+  // call's failure share, most mixed (p(1-p)), i.e. where the RST lands during that call.
   const call = windowCall(ctx.options.probes);
   const searchTrials = Math.min(Math.max(Math.floor(n / 20), 500), 20_000);
-  const coarse = await runPoints(sweepPoints(SEARCH.fromNs, SEARCH.toNs, SEARCH.stepNs), searchTrials, true);
-  const best = (ds: typeof coarse) =>
-    ds.reduce((a, d) => (mixedness(d.m.tally.calls, call) > mixedness(a.m.tally.calls, call) ? d : a), ds[0]!);
+  // One thread cannot close the victim before the resetting end: only delays of it are searched.
+  const grid = searchGrid(ctx.options.race === 'same-thread');
+  const coarse = await runPoints(grid, searchTrials, true);
+  const anyHit = (ds: typeof coarse) => ds.some((d) => hitsPerSec(d.m.tally.calls, d.m.tally.elapsedNs) > 0);
+  const score = (ds: typeof coarse) => (anyHit(ds)
+    ? (d: (typeof coarse)[number]) => hitsPerSec(d.m.tally.calls, d.m.tally.elapsedNs)
+    : (d: (typeof coarse)[number]) => mixedness(d.m.tally.calls, call));
+  const best = (ds: typeof coarse) => {
+    const f = score(ds);
+    return ds.reduce((a, d) => (f(d) > f(a) ? d : a), ds[0]!);
+  };
   let searched = coarse;
   if (coarse.length > 0 && !ctx.stopping()) {
-    const c = best(coarse).ns;
     const tried = new Set(coarse.map((d) => d.ns));
-    const fine = sweepPoints(c - SEARCH.refineNs, c + SEARCH.refineNs, SEARCH.refineStepNs).filter((ns) => !tried.has(ns));
+    const around = anyHit(coarse) ? refineAround(best(coarse).ns, grid) : refineEdge(coarse.map((d) => [d.ns, failedShare((d.m.tally.calls as Record<string, Outcomes>)[call]) ?? 0]));
+    const fine = around.filter((ns) => !tried.has(ns));
     searched = [...coarse, ...(await runPoints(fine, searchTrials, true))];
   }
   if (searched.length === 0) return measure(ctx, step, n); // stopped before the search began
@@ -83,9 +142,14 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
     return m;
   }
   const chosen = best(searched).ns;
+  const objective = anyHit(searched)
+    ? 'hits/s'
+    : call === 'close'
+      ? 'none: no point had a close() error outside POSIX and no probe ran to stand in (add --probe shutdown)'
+      : `proxy: no point had a close() error outside POSIX; chosen where ${call}() failed in the most mixed share of calls`;
   const final = await measure(ctx, step, n, chosen, `skew ${fmtAskedSkew(chosen)} (auto)`);
   const points = [...searched.map((d) => point(d.ns, d.m, true)), point(chosen, final)].sort((a, b) => a.askedNs - b.askedNs);
-  final.tally.skew = { mode: 'auto', chosenNs: chosen, points };
+  final.tally.skew = { mode: 'auto', chosenNs: chosen, objective, points };
   return { tally: final.tally, failedLanes: [...searched.flatMap((d) => d.m.failedLanes), ...final.failedLanes] };
 }
 

@@ -78,6 +78,20 @@ export function fisherExact(a: number, b: number, c: number, d: number): number 
   return Math.min(1, p / total);
 }
 
+/**
+ * Garwood's exact interval for a Poisson rate: k events in `seconds` of
+ * observation, from chi-square quantiles. With k = 0 the upper end is the
+ * one-sided bound -ln(1 - confidence) / T (about 3 / T at 95%), the
+ * "0 in 30 s" claim; the two-sided ends use alpha / 2.
+ */
+export function poissonRate(k: number, seconds: number, confidence = 0.95): Interval {
+  if (!(seconds > 0)) return { rate: 0, low: 0, high: Infinity };
+  const a = 1 - confidence;
+  if (k === 0) return { rate: 0, low: 0, high: -Math.log(a) / seconds };
+  const chi = jstat().chisquare.inv;
+  return { rate: k / seconds, low: chi(a / 2, 2 * k) / 2 / seconds, high: chi(1 - a / 2, 2 * k + 2) / 2 / seconds };
+}
+
 export interface MeanInterval {
   mean: number;
   /** Absent for one value: no spread, so no interval (not a zero-width one). */

@@ -54,7 +54,8 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
     const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(stopWatching);
     const rx = netRxDelta(rxBefore, readNetRx(ctx.platform.os));
     const after = readCounters();
-    const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes);
+    const withSkew = ctx.options.race === 'cross-thread' || ctx.options.skew.kind !== 'none';
+    const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes, withSkew);
     tally.kernel = kernelCheck(before, after);
     if (step.placement !== undefined) tally.placement = step.placement;
     if (rx) tally.netRx = rx;

@@ -19,12 +19,17 @@ export interface Histogram {
   counts: Array<[number, number]>;
 }
 
-/** Achieved skew: victim start minus resetter start, in 10 ns buckets. */
+/**
+ * Achieved skew: victim start minus resetter start; 10 ns buckets within
+ * +-10 us, log-linear ones (16 per power of two) beyond.
+ */
 export interface SkewStats {
   samples: number;
   medianNs: number;
   p10Ns: number;
   p90Ns: number;
+  /** Samples past the histogram's last bucket (|skew| >= beyondNs): quantiles there are lower bounds. */
+  beyond?: { samples: number; beyondNs: number };
 }
 
 /** One point of a skew sweep or search: what was asked, what was achieved, what happened. */
@@ -33,6 +38,8 @@ export interface SkewPoint {
   achievedMedianNs: number;
   achieved: SkewStats;
   trials: number;
+  /** Time the point ran (its hits per second are over this); absent in records that predate it. */
+  elapsedNs?: number;
   calls: Record<string, Outcomes>;
   /** true for the points an auto search tried before the step's own run. */
   search?: boolean;
@@ -60,6 +67,8 @@ export interface StepTally {
   cores: number;
   threads: number;
   oversubscribed: boolean;
+  /** Lanes pinned to each CPU of the step (--lanes-per-core); absent in records that predate it: 1. */
+  lanesPerCore?: number;
   /** Trials finished: every one is a victim close result or a setup failure. */
   trials: number;
   elapsedNs: number;
@@ -78,6 +87,12 @@ export interface StepTally {
   /** The accept probe's own connection could not be set up: errno -> count. */
   probeSetupFailures: Record<string, number>;
   latency: { close: { ok: Histogram; error: Histogram } };
+  /**
+   * Victim close(): ns from the step's start (its first lane passing the start
+   * gate) to the first failure with each errno. Merged runs count the time of
+   * the runs before as part of the step.
+   */
+  firstCloseErrorNs?: Record<string, number>;
   /** Cross-thread runs: how far apart the two threads really started. */
   achievedSkew?: SkewStats;
   /** Where the step's time went before its first trial (the first pass, when merged). */
@@ -85,7 +100,13 @@ export interface StepTally {
   /** The kernel's own TCP counters over the step (machine-wide). */
   kernel?: KernelCheck;
   /** With --skew: the points run (a sweep, or an auto search and its choice). */
-  skew?: { mode: 'fixed' | 'sweep' | 'auto'; chosenNs?: number; points: SkewPoint[] };
+  skew?: {
+    mode: 'fixed' | 'sweep' | 'auto';
+    chosenNs?: number;
+    /** auto: what the choice maximised ('hits/s'), or the named proxy it fell back to and why. */
+    objective?: string;
+    points: SkewPoint[];
+  };
   /** The machine's 1/5/15-minute load averages as the step began and ended: another load moves the figures. */
   load?: { before: number[]; after: number[] };
   /** With --repeat N: each run's throughput (the counts above are their sums). */
@@ -151,19 +172,42 @@ const toHistogram = (m: Map<number, number>): Histogram => ({
 });
 
 
-/** Quantiles of the achieved skew from its 10 ns buckets (bucket centres). */
-export function skewStats(counts: number[], bucketNs: number, half: number): SkewStats | undefined {
-  const samples = counts.reduce((a, b) => a + b, 0);
+/** The far rows of the achieved skew: counts by |skew| in the latency buckets, below and above the fine range. */
+export interface SkewFar {
+  below: number[];
+  above: number[];
+  /** Lower bound in ns of each bucket (the latency buckets'). */
+  lows: number[];
+}
+
+/**
+ * Quantiles of the achieved skew: each sample stands for its bucket's lower
+ * edge in the fine range and its bucket's middle beyond it (where a bucket is
+ * 1/16 of a power of two wide). The last far bucket also holds whatever lies
+ * past it: samples there are counted in `beyond`, never read as measured.
+ */
+export function skewStats(counts: number[], bucketNs: number, half: number, far?: SkewFar): SkewStats | undefined {
+  const last = far ? far.lows.length - 1 : -1;
+  const mid = (b: number): number => (b < last ? (far!.lows[b]! + far!.lows[b + 1]!) / 2 : far!.lows[b]!);
+  const ordered: Array<[number, number]> = [];
+  if (far) for (let b = far.below.length - 1; b >= 0; b--) if (far.below[b]) ordered.push([-mid(b), far.below[b]!]);
+  counts.forEach((n, i) => { if (n) ordered.push([(i - half) * bucketNs, n]); });
+  if (far) far.above.forEach((n, b) => { if (n) ordered.push([mid(b), n]); });
+  const samples = ordered.reduce((a, [, n]) => a + n, 0);
   if (samples === 0) return undefined;
   const at = (q: number): number => {
     let seen = 0;
-    for (let i = 0; i < counts.length; i++) {
-      seen += counts[i]!;
-      if (seen >= q * samples) return (i - half) * bucketNs;
+    for (const [v, n] of ordered) {
+      seen += n;
+      if (seen >= q * samples) return v;
     }
-    return half * bucketNs;
+    return ordered[ordered.length - 1]![0];
   };
-  return { samples, medianNs: at(0.5), p10Ns: at(0.1), p90Ns: at(0.9) };
+  const beyond = far ? (far.below[last] ?? 0) + (far.above[last] ?? 0) : 0;
+  return {
+    samples, medianNs: Math.round(at(0.5)), p10Ns: Math.round(at(0.1)), p90Ns: Math.round(at(0.9)),
+    ...(beyond > 0 && { beyond: { samples: beyond, beyondNs: far!.lows[last]! } }),
+  };
 }
 
 /** One skew point from the tally of a pass run at that skew (a live step's or a journal's). */
@@ -174,6 +218,7 @@ export function skewPoint(askedNs: number, tally: StepTally, search = false): Sk
     achievedMedianNs: achieved.medianNs,
     achieved,
     trials: tally.trials,
+    elapsedNs: tally.elapsedNs,
     // A copy: merging repeats adds into the tally's own calls.
     calls: structuredClone(tally.calls) as Record<string, Outcomes>,
     ...(search && { search: true }),
@@ -181,16 +226,29 @@ export function skewPoint(askedNs: number, tally: StepTally, search = false): Sk
 }
 
 /** Reads a finished (or stopped) step's memory into plain numbers. */
-export function tallyStep(step: StepPlan, memory: StepMemory, platform: Naming, probes: readonly string[] = []): StepTally {
+export function tallyStep(
+  step: StepPlan,
+  memory: StepMemory,
+  platform: Naming,
+  probes: readonly string[] = [],
+  /** Report the achieved skew: cross-thread runs, and same-thread runs asked for a skew. */
+  withSkew = step.threads > step.cores,
+): StepTally {
   const layout = memory.layout;
   const L = layout.lane;
   const slotBytes = layout.errnoSlots * 8;
-  const tallied = CALLS.filter((c, i) => i < layout.firstProbe || probes.includes(c));
+  // The accept probe's own closes exist only when it runs.
+  const tallied = CALLS.filter((c, i) => (c === 'acceptClose' ? probes.includes('accept') : i < layout.firstProbe || probes.includes(c)));
   const calls = Object.fromEntries(tallied.map((c) => [c, { ok: 0, errors: {} }])) as Record<CallName, Outcomes>;
   const probeSetupFailures: Record<string, number> = {};
   const latencyOk = new Map<number, number>();
   const latencyError = new Map<number, number>();
   const skewCounts = new Array<number>(layout.skewBuckets).fill(0);
+  const skewFar: SkewFar = {
+    below: new Array<number>(layout.latencyBuckets).fill(0),
+    above: new Array<number>(layout.latencyBuckets).fill(0),
+    lows: layout.latencyBucketLows,
+  };
   const setupFailures: StepTally['setupFailures'] = {};
   const victimFd = { released: 0, retained: 0, reused: 0 };
   const lanes: LaneTally[] = [];
@@ -198,6 +256,7 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Naming, 
   let strangers = 0;
   let start = Infinity;
   let end = 0;
+  const firstErrorAt: Record<string, number> = {}; // monotonic ns, earliest over lanes
 
   for (let i = 0; i < step.lanes.length; i++) {
     const plan = step.lanes[i]!;
@@ -217,10 +276,19 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Naming, 
     histogram(memory, i, L.close_latency, latencyOk);
     histogram(memory, i, L.close_latency + layout.latencyBuckets * 8, latencyError);
     for (let b = 0; b < layout.skewBuckets; b++) skewCounts[b]! += memory.read(i, L.skew, b);
+    for (let b = 0; b < layout.latencyBuckets; b++) {
+      skewFar.below[b]! += memory.read(i, L.skew_far, b);
+      skewFar.above[b]! += memory.read(i, L.skew_far, layout.latencyBuckets + b);
+    }
     STAGES.forEach((name, s) => {
       const r = row(memory, i, L.setup + s * slotBytes, platform, layout, false);
       if (Object.keys(r.errors).length > 0) addCounts((setupFailures[name] ??= {}), r.errors);
     });
+    for (let e = 1; e < layout.errnoSlots; e++) {
+      const at = memory.read(i, L.close_first_error_ns, e);
+      const name = errnoName(platform, e, layout.errnoSlots);
+      if (at > 0 && !(firstErrorAt[name]! <= at)) firstErrorAt[name] = at;
+    }
     const laneStart = memory.read(i, L.start_ns);
     const laneEnd = memory.read(i, L.end_ns);
     if (laneStart > 0) start = Math.min(start, laneStart);
@@ -242,10 +310,13 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Naming, 
     });
   }
   const setupFailed = Object.values(setupFailures).reduce((a, r) => a + sumCounts(r), 0);
+  const firstCloseErrorNs = Object.fromEntries(Object.entries(firstErrorAt).map(([e, at]) => [e, Math.max(0, at - start)]));
   return {
     cores: step.cores,
     threads: step.threads,
     oversubscribed: step.oversubscribed,
+    // Only when chosen: a default step reads as before (and as close-stress-core writes it).
+    ...(step.lanesPerCore > 1 && { lanesPerCore: step.lanesPerCore }),
     trials,
     elapsedNs: end > start ? end - start : 0,
     calls,
@@ -258,7 +329,8 @@ export function tallyStep(step: StepPlan, memory: StepMemory, platform: Naming, 
     probes: [...probes],
     probeSetupFailures,
     latency: { close: { ok: toHistogram(latencyOk), error: toHistogram(latencyError) } },
-    ...(step.threads > step.cores && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf) }),
+    ...(Object.keys(firstCloseErrorNs).length > 0 && { firstCloseErrorNs }),
+    ...(withSkew && { achievedSkew: skewStats(skewCounts, layout.skewBucketNs, layout.skewHalf, skewFar) }),
   };
 }
 
@@ -276,6 +348,9 @@ export function mergeTallies(parts: StepTally[]): StepTally {
   if (!first) throw new Error('mergeTallies needs at least one tally');
   const out: StepTally = structuredClone(first);
   for (const t of rest) {
+    for (const [e, ns] of Object.entries(t.firstCloseErrorNs ?? {})) {
+      if ((out.firstCloseErrorNs ??= {})[e] === undefined) out.firstCloseErrorNs[e] = out.elapsedNs + ns;
+    }
     out.trials += t.trials;
     out.elapsedNs += t.elapsedNs;
     mergeOutcomes(out.calls, t.calls);

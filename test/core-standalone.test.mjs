@@ -70,7 +70,7 @@ for (const race of ['same-thread', 'cross-thread']) {
     for (const step of result.steps) {
       assert.equal(step.trials, 2000);
       assert.equal(closeAttempts(step) + step.setupFailed, step.trials);
-      assert.deepEqual(Object.keys(step.calls), CALLS.filter((c) => !PROBES.includes(c)), 'no probes asked: only the two closes');
+      assert.deepEqual(Object.keys(step.calls), CALLS.filter((c) => !PROBES.includes(c) && c !== 'acceptClose'), 'no probes asked: the closes only (acceptClose comes with the accept probe)');
       assert.equal(step.threads, race === 'cross-thread' ? 2 * step.cores : step.cores);
       assert.equal(sum(step.lanes.map((l) => l.trials)), step.trials);
       for (const lane of step.lanes) if (lane.pinned) assert.deepEqual(lane.cpusSeen, [lane.cpu]);
@@ -86,8 +86,10 @@ test('probes asked for are tallied per call, and a fixed --skew reads as one ske
   assert.deepEqual(records[0].options.probes, ['shutdown', 'sockerror']);
   assert.deepEqual(records[0].options.skew, { kind: 'fixed', ns: 100 });
   const [step] = readJournal(file).steps;
-  assert.deepEqual(Object.keys(step.calls), ['close', 'resetClose', 'shutdown', 'sockerror']);
-  assert.equal(step.calls.shutdown.ok + sum(step.calls.shutdown.errors), closeAttempts(step));
+  const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'];
+  assert.deepEqual(Object.keys(step.calls).filter((c) => PROBES.includes(c)), ['shutdown', 'sockerror']);
+  // Probes take turns, one per trial.
+  assert.equal(step.calls.shutdown.ok + sum(step.calls.shutdown.errors) + step.calls.sockerror.ok + sum(step.calls.sockerror.errors), closeAttempts(step));
   assert.equal(step.skew.mode, 'fixed');
   assert.deepEqual([step.skew.points[0].askedNs, step.skew.points[0].trials], [100, 500]);
 });
@@ -217,9 +219,12 @@ test('a step whose every setup fails ends the run with 1, and report names the f
 function countsOf(step) {
   // load (the machine's load average around a step) and netRx (receive work per CPU) are read by
   // the CLI's step loop, not by the C core.
-  const { elapsedNs, trialsPerSec, scaling, startup, load, netRx, latency, kernel, lanes, throughput, victimFd, ...counts } = step;
+  // hits and firstCloseErrorNs are per second and in ns: timing, like elapsedNs; their counts are compared.
+  const { elapsedNs, trialsPerSec, scaling, startup, load, netRx, latency, kernel, lanes, throughput, victimFd, hits, firstCloseErrorNs, ...counts } = step;
   return {
     ...counts,
+    hitsCount: hits?.count,
+    firstErrnos: Object.keys(firstCloseErrorNs ?? {}).sort(),
     victimFd: victimFd && { gone: victimFd.released + victimFd.reused, retained: victimFd.retained },
     keys: Object.keys(step).filter((k) => !['startup', 'load', 'netRx'].includes(k)).sort(),
     lanes: lanes.map(({ trials, ...lane }) => lane),
@@ -244,7 +249,7 @@ for (const shim of [false, true]) {
     // Under the shim, whether the RST was processed before the victim close is
     // the kernel's race (a rare close still returns 0): each front end must
     // count exactly what its own shim injected; all else must be equal.
-    const split = (step) => (shim ? { ...step, calls: { ...step.calls, close: undefined }, posix: undefined, victimFd: undefined } : step);
+    const split = (step) => (shim ? { ...step, calls: { ...step.calls, close: undefined }, posix: undefined, victimFd: undefined, hits: undefined, firstCloseErrorNs: undefined } : step);
     assert.deepEqual(runs.core.steps.map((s) => countsOf(split(s))), runs.cli.steps.map((s) => countsOf(split(s))));
     for (const [name, result] of Object.entries(runs)) {
       const resets = sum(result.steps.map((s) => s.calls.close.errors.ECONNRESET ?? 0));

@@ -79,8 +79,8 @@ test('stdout is the table and only the table; no progress bars when stderr is no
     /^topology: .+$/,
     /^kernel: .+; close\(\) when the RST wins the race: .+$/,
     /^$/,
-    /^cores +threads +trials +trials\/s +efficiency +close OK +setup fail +outside POSIX \[95% CI\] +CPUs seen$/,
-    /^ +1 +1 +1,000 +[\d,]+ +100% +[\d,]+ +[\d,]+ +[\d,]+ \([^)]+\) +\S+$/,
+    /^cores +threads +trials +trials\/s +efficiency +close OK +setup fail +outside POSIX \[95% CI\] +hits\/s \[95% CI\] +first hit +CPUs seen$/,
+    /^ +1 +1 +1,000 +[\d,]+ +100% +[\d,]+ +[\d,]+ +[\d,]+ \([^)]+\) +\S.* +\S+ +\S+$/,
     /^$/,
   ];
   header.forEach((re, i) => assert.match(out[i] ?? '', re, `stdout line ${i + 1}`));
@@ -93,7 +93,7 @@ test('stdout is the table and only the table; no progress bars when stderr is no
     /^race lost \(kernel counter\): unavailable: .+$/,
     /^receive work per step, machine-wide .+:$/,
     /^ {2}1 cores \(victims on \d+\): NET_RX runs .+$/,
-    /^hits .+$/,
+    /^hits\/s: victim close\(\) errors outside POSIX per second of step time .+$/,
   ];
   for (const [i, line] of out.slice(header.length, latencyAt).entries()) {
     assert.ok(notes.some((re) => re.test(line)), `stdout line ${header.length + i + 1} is no known note: ${line}`);

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { buildShim, runCli, sum, tempDir } from './helpers/cli.mjs';
+import { assertValid } from './helpers/schema.mjs';
+
+const callsOf = (o) => o.ok + sum(o.errors);
 
 const shim = buildShim();
 
@@ -133,4 +136,20 @@ test('where fstat cannot tell sockets apart (FreeBSD), a reused descriptor numbe
   assert.equal(s.victimFd.retained, 0);
   assert.equal(s.victimFd.released + s.victimFd.reused, injected);
   assert.equal(s.setupFailed, 0);
+});
+
+test('every close() the tool makes is tallied: the accept probe\'s close of what it accepted has its own row', (t) => {
+  const { result, injected, stdout } = runUnderShim(t, ['--cores', '2', '--no-sweep', '--iterations', '1000', '--probe', 'accept']);
+  assertValid('result', result);
+  const [s] = result.steps;
+  const closes = ['close', 'resetClose', 'acceptClose', 'otherClose'];
+  const tallied = closes.reduce((a, c) => a + (s.calls[c]?.errors.ECONNRESET ?? 0), 0);
+  assert.equal(tallied, injected, 'each ECONNRESET the shim injected is in one close row');
+  // The accept probe's client resets before accept(): the accepted socket is dead, so its close fails under the shim.
+  assert.equal(callsOf(s.calls.acceptClose), s.calls.accept.ok);
+  assert.ok((s.calls.acceptClose.errors.ECONNRESET ?? 0) > 0.9 * s.calls.accept.ok, JSON.stringify(s.calls.acceptClose));
+  assert.equal(s.posix.acceptClose.section, 'XSH close()');
+  assert.equal(s.posix.acceptClose.outside, s.calls.acceptClose.errors.ECONNRESET);
+  assert.ok(s.calls.otherClose.ok >= 2, 'the lanes\' listeners are closed and tallied');
+  assert.match(stdout, /\n\s+2\s+acceptClose\s+1,000/);
 });

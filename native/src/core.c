@@ -51,8 +51,8 @@
 #define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on the socket instead */
 #endif
 
-const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "shutdown", "send",
-                                                  "recv", "sockerror", "accept"};
+const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "acceptClose", "otherClose",
+                                                  "shutdown", "send", "recv", "sockerror", "accept"};
 const char *const cs_stage_names[CS_STAGE_COUNT] = {"socket", "connect", "accept", "peercheck", "linger"};
 const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread"};
 
@@ -62,6 +62,13 @@ static inline int errno_slot(int err) {
 
 static inline void record_call(struct cs_lane_counters *c, int call, int rc, int err) {
     BUMP(&c->calls[call][rc == 0 ? 0 : errno_slot(err)]);
+}
+
+/* Every close the loop makes is tallied: on FreeBSD any of them can report
+ * what POSIX does not allow, and a discarded result would hide it. */
+static inline void other_close(struct cs_lane_counters *c, int fd) {
+    int rc = close(fd);
+    record_call(c, CS_CALL_OTHER_CLOSE, rc, errno);
 }
 
 static inline void record_cpu(uint64_t *mask) {
@@ -89,9 +96,9 @@ uint64_t cs_latency_bucket_low(unsigned b) {
 static inline void record_skew(struct cs_lane_counters *c, int64_t skew) {
     /* Floor division: -5 ns belongs below zero, not in the zero bucket. */
     int64_t b = skew >= 0 ? skew / CS_SKEW_BUCKET_NS : -((-(skew + 1)) / CS_SKEW_BUCKET_NS) - 1;
-    if (b < -CS_SKEW_HALF) b = -CS_SKEW_HALF;
-    if (b > CS_SKEW_HALF) b = CS_SKEW_HALF;
-    BUMP(&c->skew[b + CS_SKEW_HALF]);
+    if (b < -CS_SKEW_HALF) BUMP(&c->skew_far[0][latency_bucket((uint64_t)-skew)]);
+    else if (b > CS_SKEW_HALF) BUMP(&c->skew_far[1][latency_bucket((uint64_t)skew)]);
+    else BUMP(&c->skew[b + CS_SKEW_HALF]);
 }
 
 /* Delays are spin-waits on the monotonic clock: sleeping has a granularity of
@@ -106,9 +113,11 @@ static int stop_requested(struct cs_step_shared *step) {
     return LOAD(&step->stop) != 0;
 }
 
-static int claim_trial(struct cs_step_shared *step) {
+/* *trial: the step-wide number of the trial claimed (whose turn the probes take). */
+static int claim_trial(struct cs_step_shared *step, uint64_t *trial) {
     if (stop_requested(step)) return 0;
-    return __atomic_fetch_add(&step->claimed, 1, __ATOMIC_RELAXED) < LOAD(&step->limit);
+    *trial = __atomic_fetch_add(&step->claimed, 1, __ATOMIC_RELAXED);
+    return *trial < LOAD(&step->limit);
 }
 
 static void spin_or_yield(unsigned *spins) {
@@ -179,7 +188,7 @@ static int open_listener(int family, struct endpoint *where, struct cs_lane_coun
 fail:
     c->lane_stage = stage;
     c->lane_errno = errno;
-    close(fd);
+    other_close(c, fd);
     return -1;
 }
 
@@ -216,8 +225,8 @@ static void backoff_after_setup_failure(void) {
 
 static int fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, int fd2) {
     BUMP(&c->setup[stage][err < 0 ? 0 : errno_slot(err)]);
-    if (fd1 >= 0) close(fd1);
-    if (fd2 >= 0) close(fd2);
+    if (fd1 >= 0) other_close(c, fd1);
+    if (fd2 >= 0) other_close(c, fd2);
     backoff_after_setup_failure();
     return -1;
 }
@@ -273,7 +282,7 @@ static int accept_own(int lfd, const struct sockaddr_storage *client_name,
         strangers++;
         if (same_endpoint(&peer, client_name)) return s;
         BUMP(&c->strangers);
-        close(s);
+        other_close(c, s);
     }
     *err = -1; /* no errno: our client never came out of the queue */
     return -2;
@@ -337,7 +346,7 @@ static void check_released(struct cs_lane_counters *c, const struct pair *p) {
     if ((p->victim_dev != 0 || p->victim_ino != 0) && fstat(p->victim_fd, &st) == 0 &&
         st.st_dev == p->victim_dev && st.st_ino == p->victim_ino) {
         BUMP(&c->fd_retained);
-        close(p->victim_fd); /* still ours: release it so the lane does not leak */
+        other_close(c, p->victim_fd); /* still ours: release it so the lane does not leak */
     } else {
         BUMP(&c->fd_reused); /* released, and another thread already owns the number */
     }
@@ -352,7 +361,12 @@ static void victim_close(struct cs_lane_counters *c, const struct pair *p, uint6
     uint64_t t1 = cs_os_now_ns();
     record_call(c, CS_CALL_VICTIM_CLOSE, rc, err);
     BUMP(&c->close_latency[rc == 0 ? 0 : 1][latency_bucket(t1 - t0)]);
-    if (rc != 0) check_released(c, p);
+    if (rc != 0) {
+        /* Raw, per errno: which errnos count as hits is the front end's rule. */
+        uint64_t *first = &c->close_first_error_ns[errno_slot(err)];
+        if (*first == 0) __atomic_store_n(first, t1, __ATOMIC_RELAXED);
+        check_released(c, p);
+    }
     BUMP(&c->done);
 }
 
@@ -362,7 +376,7 @@ static void reset_close(struct cs_lane_counters *c, int fd) {
 }
 
 /* The other syscalls r164516 changed, on the victim after the RST and before
- * its close, in this order (each sees what the previous one left). */
+ * its close. */
 static void run_probes(struct cs_lane_counters *c, unsigned probes, int fd) {
     char byte = 0;
     if (probes & CS_PROBE_BIT(CS_CALL_SHUTDOWN)) {
@@ -398,10 +412,10 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
         getsockname(cfd, (struct sockaddr *)&name, &len) != 0 ||
         setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) {
         BUMP(&c->probe_setup[errno_slot(errno)]);
-        close(cfd);
+        other_close(c, cfd);
         return;
     }
-    close(cfd);
+    other_close(c, cfd);
     for (int strangers = 0; strangers < MAX_STRANGERS_PER_TRIAL;) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
@@ -414,8 +428,13 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
         }
         if (s < 0) { record_call(c, CS_CALL_ACCEPT, -1, errno); return; }
         int ours = same_endpoint(&peer, &name);
-        close(s);
-        if (ours) { record_call(c, CS_CALL_ACCEPT, 0, 0); return; }
+        if (ours) {
+            record_call(c, CS_CALL_ACCEPT, 0, 0);
+            int rc = close(s);
+            record_call(c, CS_CALL_ACCEPT_CLOSE, rc, errno);
+            return;
+        }
+        other_close(c, s);
         BUMP(&c->strangers);
         strangers++;
     }
@@ -428,28 +447,47 @@ static void accept_probe(int lfd, const struct endpoint *listener, int family,
  * sent): the probes, its close, then the accept race on a fresh connection.
  * started_ns: when the victim began, reused as the close's start when no
  * probe runs in between. */
+/* With several probes each trial runs one of them, in turn: a probe run after
+ * another sees what that one left (send after a successful shutdown always
+ * gets EPIPE), not the socket as the RST left it. */
+static unsigned probe_of_turn(unsigned probes, uint64_t turn) {
+    unsigned n = (unsigned)__builtin_popcount(probes);
+    if (n <= 1) return probes;
+    unsigned k = (unsigned)(turn % n);
+    for (unsigned bit = 1;; bit <<= 1)
+        if ((probes & bit) && k-- == 0) return bit;
+}
+
 static void victim_turn(int lfd, const struct endpoint *listener, const struct cs_lane_config *cfg,
                         struct cs_step_shared *step, struct cs_lane_counters *c,
-                        const struct pair *p, uint64_t started_ns) {
-    if (cfg->probes) run_probes(c, cfg->probes, p->victim_fd);
-    victim_close(c, p, cfg->probes ? 0 : started_ns);
-    if (cfg->probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
+                        const struct pair *p, uint64_t started_ns, uint64_t turn) {
+    unsigned probes = probe_of_turn(cfg->probes, turn);
+    if (probes) run_probes(c, probes, p->victim_fd);
+    victim_close(c, p, probes ? 0 : started_ns);
+    if (probes & CS_PROBE_BIT(CS_CALL_ACCEPT)) accept_probe(lfd, listener, cfg->family, step, c);
 }
 
 static void run_same_thread(int lfd, const struct endpoint *listener,
                             const struct cs_lane_config *cfg, struct cs_step_shared *step,
                             struct cs_lane_counters *c) {
     struct pair p;
-    while (claim_trial(step)) {
+    uint64_t turn; /* the trial's step-wide number: probe turns split exactly however lanes share the trials */
+    while (claim_trial(step, &turn)) {
         record_cpu(c->victim_cpus);
         int setup = open_pair(lfd, listener, cfg, step, c, &p);
         if (setup == PAIR_STOPPED) break;
         if (setup != 0) { BUMP(&c->done); continue; }
         /* Back to back on one thread: on kernels that process loopback input
          * asynchronously (FreeBSD's netisr) the RST is handled on another
-         * core while this thread is already inside the victim close. */
+         * core while this thread is already inside the victim close. The
+         * optional spin moves the victim close later into that window, which
+         * on netisr kernels opens tens of microseconds after the reset. */
+        uint64_t reset_started = cs_os_now_ns();
         reset_close(c, p.reset_fd);
-        victim_turn(lfd, listener, cfg, step, c, &p, 0);
+        spin_ns(cfg->skew_ns);
+        uint64_t victim_started = cs_os_now_ns();
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, turn);
+        record_skew(c, (int64_t)(victim_started - reset_started));
     }
 }
 
@@ -526,8 +564,9 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
 
     uint32_t sense = 0;
     uint64_t victim_started = 0; /* 0: no trial of ours awaits its skew record */
+    uint64_t turn;
     struct pair p;
-    while (claim_trial(step)) {
+    while (claim_trial(step, &turn)) {
         record_cpu(c->victim_cpus);
         int setup = open_pair(lfd, listener, cfg, step, c, &p);
         if (setup == PAIR_STOPPED) break;
@@ -540,7 +579,7 @@ static int run_cross_thread(int lfd, const struct endpoint *listener,
         barrier_wait(&x.go, &sense);
         spin_ns(victim_delay);
         victim_started = cs_os_now_ns();
-        victim_turn(lfd, listener, cfg, step, c, &p, victim_started);
+        victim_turn(lfd, listener, cfg, step, c, &p, victim_started, turn);
     }
     hand_off(&x, SLOT_QUIT);
     if (victim_started) record_skew(c, (int64_t)(victim_started - LOAD(&x.reset_started_ns)));
@@ -577,6 +616,6 @@ int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
     else
         run_same_thread(lfd, &listener, cfg, step, c);
     STORE(&c->end_ns, cs_os_now_ns());
-    close(lfd);
+    other_close(c, lfd);
     return rc;
 }

@@ -21,6 +21,9 @@
 enum cs_call {
     CS_CALL_VICTIM_CLOSE = 0, /* the close(2) the race is about */
     CS_CALL_RESET_CLOSE,      /* the SO_LINGER {1,0} close that sends the RST */
+    CS_CALL_ACCEPT_CLOSE,     /* the accept probe's close of the connection it accepted */
+    CS_CALL_OTHER_CLOSE,      /* every other close: strangers, setup cleanup, the accept probe's
+                                 resetting client, a retained victim, the listener */
     CS_CALL_SHUTDOWN,         /* probes: on the victim, after the RST, before its close */
     CS_CALL_SEND,
     CS_CALL_RECV,
@@ -38,8 +41,11 @@ enum cs_call {
 #define CS_LAT_SUB_BITS 4
 #define CS_LAT_BUCKETS (16 + 44 * 16)
 
-/* Achieved skew (victim start - resetter start), 10 ns buckets over +-10 us;
- * the end buckets also hold everything beyond. */
+/* Achieved skew (victim start - resetter start): 10 ns buckets over +-10 us,
+ * where race windows lie; beyond that, by magnitude in the latency buckets
+ * (one row per sign, see skew_far), so that a 50 us or 1 ms skew is measured,
+ * never clamped to the edge of the fine range. Linear bucket b covers
+ * [b * 10, b * 10 + 10) ns for b in [-CS_SKEW_HALF, CS_SKEW_HALF]. */
 #define CS_SKEW_BUCKET_NS 10
 #define CS_SKEW_HALF 1000
 #define CS_SKEW_BUCKETS (2 * CS_SKEW_HALF + 1)
@@ -86,7 +92,9 @@ struct cs_lane_counters {
     uint64_t setup[CS_STAGE_COUNT][CS_ERRNO_SLOTS]; /* [stage][errno]; errno 0 = no errno */
     uint64_t probe_setup[CS_ERRNO_SLOTS];           /* the accept probe's own connection failed */
     uint64_t close_latency[2][CS_LAT_BUCKETS];      /* victim close: [0] returned 0, [1] failed */
-    uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew, cross-thread runs */
+    uint64_t close_first_error_ns[CS_ERRNO_SLOTS];  /* victim close: monotonic ns of the first failure, per errno */
+    uint64_t skew[CS_SKEW_BUCKETS];                 /* achieved skew: victim start - resetting close start */
+    uint64_t skew_far[2][CS_LAT_BUCKETS];           /* ... beyond the fine range: [0] below, [1] above, by |skew| */
 };
 
 enum cs_lane_stage {
@@ -105,7 +113,7 @@ enum cs_lane_stage {
  * cs_lane_counters moves, grows or changes meaning: journals written by
  * close-stress-core carry the raw words and this number, and readers refuse
  * a version they do not know instead of tallying words under wrong names. */
-#define CS_LAYOUT_VERSION 1
+#define CS_LAYOUT_VERSION 2
 
 struct cs_layout_entry {
     const char *name;
@@ -129,7 +137,7 @@ struct cs_lane_config {
     int cpu;        /* CPU for the victim (calling) thread; -1: do not pin */
     int reset_cpu;  /* CPU for the resetter thread in cross-thread runs; -1: do not pin */
     unsigned probes; /* CS_PROBE_BIT()s */
-    int64_t skew_ns; /* cross-thread: > 0 delays the victim, < 0 the resetter */
+    int64_t skew_ns; /* > 0 delays the victim; cross-thread: < 0 delays the resetter */
 };
 
 /* The plan's one rule (plan.c): lane i's victim on the i-th allowed CPU,

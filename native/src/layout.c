@@ -12,7 +12,7 @@ const struct cs_layout_entry cs_layout_lane[] = {
     LANE(done), LANE(start_ns), LANE(end_ns), LANE(strangers), LANE(fd_released),
     LANE(fd_retained), LANE(fd_reused), LANE(lane_errno), LANE(lane_stage), LANE(pinned),
     LANE(victim_cpus), LANE(reset_cpus), LANE(calls), LANE(setup), LANE(probe_setup),
-    LANE(close_latency), LANE(skew), {NULL, 0},
+    LANE(close_latency), LANE(skew), LANE(skew_far), LANE(close_first_error_ns), {NULL, 0},
 };
 #undef LANE
 

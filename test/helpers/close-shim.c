@@ -8,6 +8,8 @@
  *   release (default)  really closed, as FreeBSD does
  *   keep               left open: a retry is needed and must succeed
  *   reuse              closed, then the number is taken by /dev/null at once
+ * CLOSE_SHIM_INJECT_EVERY=N injects only at every Nth close of a reset socket
+ * (the others really close and return 0), for sparse hits.
  * CLOSE_SHIM_FAIL_CONNECT_EVERY=N makes every Nth TCP connect() fail with
  * EADDRNOTAVAIL (1: all of them), to exercise setup-failure accounting.
  * CLOSE_SHIM_NO_LINGER=1 makes setsockopt(SO_LINGER) succeed without doing
@@ -40,6 +42,7 @@ static int mode; /* 0 release, 1 keep, 2 reuse */
 static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 static unsigned long connects, fail_every;
 static int no_linger, zero_stat;
+static unsigned long resets_seen, inject_every;
 static unsigned long accepts, accept_eagain_every, accept_eagain_us = 1000;
 
 __attribute__((constructor)) static void shim_init(void) {
@@ -48,6 +51,8 @@ __attribute__((constructor)) static void shim_init(void) {
     real_connect = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
     const char *every = getenv("CLOSE_SHIM_FAIL_CONNECT_EVERY");
     if (every) fail_every = strtoul(every, NULL, 10);
+    const char *inject = getenv("CLOSE_SHIM_INJECT_EVERY");
+    if (inject) inject_every = strtoul(inject, NULL, 10);
     no_linger = getenv("CLOSE_SHIM_NO_LINGER") != NULL;
     zero_stat = getenv("CLOSE_SHIM_ZERO_STAT") != NULL;
     const char *eagain = getenv("CLOSE_SHIM_ACCEPT_EAGAIN_EVERY");
@@ -85,6 +90,7 @@ static int reset_by_peer(int fd) {
 int close(int fd) {
     if (!real_close) real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
     if (!reset_by_peer(fd)) return real_close(fd);
+    if (inject_every > 1 && __atomic_add_fetch(&resets_seen, 1, __ATOMIC_SEQ_CST) % inject_every != 0) return real_close(fd);
     __atomic_add_fetch(&injected, 1, __ATOMIC_SEQ_CST);
     if (mode != 1) real_close(fd);
     if (mode == 2) {
