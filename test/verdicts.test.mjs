@@ -203,7 +203,7 @@ import { StepMemory } from '../dist/memory.js';
 import {
   tallyStep, mergeTallies, skewStats, errnoName, addCounts, sumCounts, callsMade, failedShare, closeAttempts,
 } from '../dist/tally.js';
-import { measureWithSkew, mixedness, sweepPoints, windowCall } from '../dist/skew.js';
+import { measureWithSkew, mixedness, sweepPoints, windowCall, hitsPerSec, searchGrid, refineEdge, refineAround } from '../dist/skew.js';
 
 const layout = native().layout();
 const platform = native().platform();
@@ -220,7 +220,7 @@ const putSkew = (memory, lane, ns, n) => put(memory, lane, L.skew, n, ns / layou
 const plan = (cores, threads = cores, lanes = Array.from({ length: cores }, (_, i) => ({ cpu: i, resetCpu: -1 }))) =>
   ({ cores, threads, oversubscribed: false, lanes });
 
-test('a step tally adds every lane\'s counters: calls by errno name, setup failures by stage, descriptors, strangers, time', () => {
+test('a step tally adds every lane\'s counters: calls by errno name, every other close, setup failures by stage, descriptors, strangers, time, first hits', () => {
   const step = plan(2, 2, [{ cpu: 0, resetCpu: 1 }, { cpu: 1, resetCpu: 0 }]);
   const m = new StepMemory(layout, 2, 1000);
   // lane 0: 600 trials, 590 closes (580 ok, 10 ECONNRESET), 10 connect EADDRNOTAVAIL
@@ -230,18 +230,27 @@ test('a step tally adds every lane\'s counters: calls by errno name, setup failu
   put(m, 0, L.fd_released, 7); put(m, 0, L.fd_reused, 3); put(m, 0, L.strangers, 2);
   put(m, 0, L.start_ns, 5000); put(m, 0, L.end_ns, 9000); put(m, 0, L.pinned, 1);
   put(m, 0, L.victim_cpus, 0b1); put(m, 0, L.reset_cpus, 0b10);
-  // lane 1: 400 trials, all closes ok but 5 EPIPE; 4 socket EMFILE; one CPU above 64
-  put(m, 1, L.done, 400); putCall(m, 1, 'close', 0, 391); putCall(m, 1, 'close', errno.EPIPE, 5);
-  putCall(m, 1, 'resetClose', 0, 396);
+  putCall(m, 0, 'otherClose', 0, 20); putCall(m, 0, 'otherClose', errno.EBADF, 1);
+  put(m, 0, L.close_first_error_ns, 7000, errno.ECONNRESET);
+  // lane 1: 400 trials, all closes ok but 5 EPIPE and 1 ECONNRESET; 4 socket EMFILE; one CPU above 64
+  put(m, 1, L.done, 400); putCall(m, 1, 'close', 0, 390); putCall(m, 1, 'close', errno.EPIPE, 5);
+  putCall(m, 1, 'close', errno.ECONNRESET, 1);
+  putCall(m, 1, 'resetClose', 0, 396); putCall(m, 1, 'otherClose', 0, 4);
+  // lane 1 met ECONNRESET first (at 6500, lane 0 only at 7000); both relative to the first lane start (4000)
+  put(m, 1, L.close_first_error_ns, 6500, errno.ECONNRESET); put(m, 1, L.close_first_error_ns, 10000, errno.EPIPE);
   put(m, 1, L.setup + STAGES.indexOf('socket') * slot * 8, 4, errno.EMFILE);
   put(m, 1, L.fd_retained, 5);
   put(m, 1, L.start_ns, 4000); put(m, 1, L.end_ns, 12000);
   put(m, 1, L.victim_cpus, 0b110); put(m, 1, L.victim_cpus, 1n << 1n, 1);
-  put(m, 1, L.close_latency, 391, 3);
-  put(m, 1, L.close_latency + layout.latencyBuckets * 8, 5, 40);
+  put(m, 1, L.close_latency, 390, 3);
+  put(m, 1, L.close_latency + layout.latencyBuckets * 8, 6, 40);
   const t = tallyStep(step, m, platform);
   assert.equal(t.trials, 1000);
-  assert.deepEqual(t.calls, { close: { ok: 971, errors: { ECONNRESET: 10, EPIPE: 5 } }, resetClose: { ok: 986, errors: {} } });
+  assert.deepEqual(t.calls, {
+    close: { ok: 970, errors: { ECONNRESET: 11, EPIPE: 5 } }, resetClose: { ok: 986, errors: {} },
+    otherClose: { ok: 24, errors: { EBADF: 1 } },
+  });
+  assert.deepEqual(t.firstCloseErrorNs, { ECONNRESET: 2500, EPIPE: 6000 }, 'earliest over lanes, from the step start');
   assert.deepEqual(t.setupFailures, { connect: { EADDRNOTAVAIL: 10 }, socket: { EMFILE: 4 } });
   assert.equal(t.setupFailed, 14);
   assert.equal(closeAttempts(t) + t.setupFailed, t.trials);
@@ -252,11 +261,12 @@ test('a step tally adds every lane\'s counters: calls by errno name, setup failu
     { cpu: 0, resetCpu: 1, pinned: true, trials: 600, cpusSeen: [0], resetCpusSeen: [1] },
     { cpu: 1, resetCpu: 0, pinned: false, trials: 400, cpusSeen: [1, 2, 65], resetCpusSeen: [] },
   ]);
-  assert.deepEqual(t.latency.close.ok.counts, [[layout.latencyBucketLows[3], 391]]);
-  assert.deepEqual(t.latency.close.error.counts, [[layout.latencyBucketLows[40], 5]]);
+  assert.deepEqual(t.latency.close.ok.counts, [[layout.latencyBucketLows[3], 390]]);
+  assert.deepEqual(t.latency.close.error.counts, [[layout.latencyBucketLows[40], 6]]);
   assert.equal(t.interrupted, false);
   assert.deepEqual([t.cores, t.threads, t.oversubscribed, t.probes, t.probeSetupFailures], [2, 2, false, [], {}]);
   assert.equal('achievedSkew' in t, false, 'one thread per lane: no skew to report');
+  assert.equal('lanesPerCore' in t, false, 'one lane per core reads as records that predate --lanes-per-core');
 });
 
 test('a lane that could not start names its stage and errno; a stopped step reads as interrupted; no lane start means no time', () => {
@@ -277,11 +287,15 @@ test('probes are tallied only when they ran, with their own setup failures', () 
   put(m, 0, L.done, 10); putCall(m, 0, 'close', 0, 10); putCall(m, 0, 'shutdown', errno.ENOTCONN, 4); putCall(m, 0, 'shutdown', 0, 6);
   putCall(m, 0, 'send', 0, 10);
   put(m, 0, L.probe_setup, 2, errno.ECONNREFUSED);
+  putCall(m, 0, 'acceptClose', 0, 3);
   const t = tallyStep(plan(1), m, platform, ['shutdown']);
-  assert.deepEqual(Object.keys(t.calls), ['close', 'resetClose', 'shutdown']);
+  assert.deepEqual(Object.keys(t.calls), ['close', 'resetClose', 'otherClose', 'shutdown'], 'the accept probe\'s closes only with it');
   assert.deepEqual(t.calls.shutdown, { ok: 6, errors: { ENOTCONN: 4 } });
   assert.deepEqual(t.probeSetupFailures, { ECONNREFUSED: 2 });
   assert.deepEqual(t.probes, ['shutdown']);
+  const withAccept = tallyStep(plan(1), m, platform, ['accept']);
+  assert.deepEqual(Object.keys(withAccept.calls), ['close', 'resetClose', 'acceptClose', 'otherClose', 'accept']);
+  assert.deepEqual(withAccept.calls.acceptClose, { ok: 3, errors: {} });
 });
 
 test('errno numbers that share a name (the OS\'s aliases) are tallied under it together; skew samples add over lanes', () => {
@@ -393,22 +407,33 @@ test('merged tallies (repeats, skew points) add every count and keep the first p
   withProbe.calls.shutdown = { ok: 4, errors: { ENOTCONN: 6 } };
   assert.deepEqual(mergeTallies([tally({ ok: 10 }), withProbe]).calls.shutdown, { ok: 4, errors: { ENOTCONN: 6 } }, 'a call only a later pass made');
   assert.throws(() => mergeTallies([]), /at least one/);
+  // first hits: a later pass's count from the step's start, after the passes before it
+  const early = tally({ firstCloseErrorNs: { ECONNRESET: 5 } });
+  const late = tally({ firstCloseErrorNs: { ECONNRESET: 3, EPIPE: 7 } });
+  assert.deepEqual(mergeTallies([early, late, tally({ firstCloseErrorNs: { EIO: 2 } })]).firstCloseErrorNs, { ECONNRESET: 5, EPIPE: 1e9 + 7, EIO: 2e9 + 2 });
+  assert.deepEqual(mergeTallies([tally(), late]).firstCloseErrorNs, { ECONNRESET: 1e9 + 3, EPIPE: 1e9 + 7 });
+  assert.deepEqual(early.firstCloseErrorNs, { ECONNRESET: 5 }, 'the parts are left as they were');
 });
 
-// ---- skew: the choice of window, with a pool whose outcome curve is known ----
+// ---- skew: the choice of window, with a pool whose outcome curves are known ----
 
 /**
  * A stand-in for the lane pool: each pass writes `trials` trials into the
  * step's memory, with the window call (shutdown) failing for the share
- * `curve(skewNs)` of them and the achieved skew exactly the asked one.
+ * `curve(skewNs)` of them, the victim close() failing with ECONNRESET (outside
+ * POSIX: a hit) for the share `hits(skewNs)`, each trial taking
+ * `trialNs(skewNs)`, and the achieved skew the asked one (in the fine range, to its 10 ns bucket).
  */
-function fakeContext({ curve, iterations = 1000, stopAfter = Infinity, failLaneAt, failOnCall, stoppedFromStart = false } = {}) {
+function fakeContext({
+  curve, hits = () => 0, trialNs = () => 1000, iterations = 1000, probes = ['shutdown'], race = 'cross-thread',
+  stopAfter = Infinity, failLaneAt, failOnCall, stoppedFromStart = false, skewSamples = true,
+} = {}) {
   const asked = [];
   const details = [];
   let stopped = stoppedFromStart;
   const ctx = {
     platform, layout,
-    options: { iterations, probes: ['shutdown'] },
+    options: { iterations, probes, race, skew: { kind: 'none' } },
     progress: { startStep(step, memory, trials, detail) { details.push(detail); }, endStep() {} },
     onMemory() {},
     stopping: () => stopped,
@@ -417,11 +442,16 @@ function fakeContext({ curve, iterations = 1000, stopAfter = Infinity, failLaneA
         asked.push(skewNs);
         const n = Number(memory.words[layout.stepLimit / 8]);
         const failed = Math.round(n * curve(skewNs));
+        const hit = Math.round(n * hits(skewNs));
         put(memory, 0, L.done, n);
-        putCall(memory, 0, 'close', 0, n);
+        put(memory, 0, L.start_ns, 1_000_000); put(memory, 0, L.end_ns, 1_000_000 + n * trialNs(skewNs));
+        putCall(memory, 0, 'close', 0, n - hit);
+        putCall(memory, 0, 'close', errno.ECONNRESET, hit);
         putCall(memory, 0, 'shutdown', 0, n - failed);
         putCall(memory, 0, 'shutdown', errno.ENOTCONN, failed);
-        putSkew(memory, 0, Math.max(-500, Math.min(500, skewNs)), n);
+        // into its 10 ns bucket, as the C side counts it
+        const achieved = Math.floor(Math.max(-10_000, Math.min(10_000, skewNs)) / layout.skewBucketNs) * layout.skewBucketNs;
+        if (skewSamples) putSkew(memory, 0, achieved, n);
         if (asked.length >= stopAfter) stopped = true;
         return skewNs === failLaneAt || asked.length === failOnCall ? [0] : [];
       },
@@ -429,49 +459,110 @@ function fakeContext({ curve, iterations = 1000, stopAfter = Infinity, failLaneA
   };
   return { ctx, asked, details };
 }
+/** As the run does: the options carry the --skew spec the step is measured with. */
+const skewRun = (ctx, step, spec) => {
+  ctx.options.skew = spec;
+  return measureWithSkew(ctx, step, spec);
+};
 const crossStep = plan(1, 2, [{ cpu: 0, resetCpu: 1 }]);
 const ramp = (ns) => Math.min(1, Math.max(0, (ns + 100) / 1000)); // 0 below -100 ns, 1 above 900 ns
+// The log grid written out by hand: +-100 ns .. 100 us, and 0.
+const MAGS = [100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
+const GRID = [...MAGS.map((x) => -x).reverse(), 0, ...MAGS];
 
-test('auto skew picks the point whose failure share is nearest one half: a coarse grid, a finer one, then the step there', async () => {
-  const { ctx, asked } = fakeContext({ curve: ramp });
-  const m = await measureWithSkew(ctx, crossStep, { kind: 'auto' });
-  const coarse = [];
-  for (let ns = -2000; ns <= 2000; ns += 250) coarse.push(ns);
-  // nearest one half on the coarse grid: 500 (0.6); the fine grid 250..750 by 50 finds 400 (0.5)
-  const fine = [300, 350, 400, 450, 550, 600, 650, 700];
-  assert.deepEqual(asked, [...coarse, ...fine, 400]);
+/** Hits per second of a point worked out here: ECONNRESET closes over the point's own time. */
+const pointHitsPerSec = (p) => (p.calls.close.errors.ECONNRESET ?? 0) / (p.elapsedNs / 1e9);
+/** The first point (in the order tried) with the greatest value of f. */
+const firstMax = (points, f) => points.reduce((a, p) => (f(p) > f(a) ? p : a));
+
+test('auto skew picks the point with the most close() errors outside POSIX per second: the log grid, a finer look around the best, then the step there', async () => {
+  // Hits grow as sqrt(skew) while each trial costs (1 us + skew): the share of hits is
+  // highest at 100 us, hits per second at 1 us. The shutdown proxy alone would pick ~425 ns.
+  const hits = (ns) => (ns > 0 ? Math.min(1, Math.sqrt(ns) / 400) : 0);
+  const trialNs = (ns) => 1000 + Math.abs(ns);
+  const { ctx, asked } = fakeContext({ curve: ramp, hits, trialNs });
+  const m = await skewRun(ctx, crossStep, { kind: 'auto' });
+  // around 1 us: a quarter and half of the way to its grid neighbours 500 ns and 2 us
+  const fine = [750, 875, 1250, 1500];
+  assert.deepEqual(asked, [...GRID, ...fine, 1000]);
   assert.equal(m.tally.skew.mode, 'auto');
-  assert.equal(m.tally.skew.chosenNs, 400);
+  assert.equal(m.tally.skew.objective, 'hits/s');
+  const searched = m.tally.skew.points.filter((p) => p.search);
+  assert.equal(m.tally.skew.chosenNs, firstMax(searched, pointHitsPerSec).askedNs, 'the most hits per second, computed here');
+  assert.equal(m.tally.skew.chosenNs, 1000);
+  assert.notEqual(firstMax(searched, (p) => p.calls.close.errors.ECONNRESET ?? 0).askedNs, 1000, 'not the largest share of hits');
   assert.equal(m.tally.trials, 1000, 'the step itself runs the asked iterations at the chosen skew');
   const points = m.tally.skew.points;
-  assert.deepEqual(points.map((p) => p.askedNs), [...coarse, ...fine, 400].sort((a, b) => a - b));
+  assert.deepEqual(points.map((p) => p.askedNs), [...GRID, ...fine, 1000].sort((a, b) => a - b));
   assert.equal(points.filter((p) => !p.search).length, 1);
   const final = points.find((p) => !p.search);
-  assert.deepEqual([final.askedNs, final.trials, final.achievedMedianNs], [400, 1000, 400]);
+  assert.deepEqual([final.askedNs, final.trials, final.achievedMedianNs, final.elapsedNs], [1000, 1000, 1000, 1000 * 2000]);
   assert.equal('search' in final, false);
-  assert.ok(points.filter((p) => p.search).every((p) => p.trials === 500), 'a search point is 1/20 of the step, at least 500');
-  assert.deepEqual(final.calls.shutdown, { ok: 500, errors: { ENOTCONN: 500 } });
+  assert.ok(searched.every((p) => p.trials === 500), 'a search point is 1/20 of the step, at least 500');
+  assert.deepEqual(final.calls.close, { ok: 921, errors: { ECONNRESET: 79 } });
   assert.deepEqual(m.failedLanes, []);
 });
 
+test('auto skew with no close() error outside POSIX falls back to the window call\'s failure share nearest one half, refined across the steepest crossing', async () => {
+  const { ctx, asked } = fakeContext({ curve: ramp });
+  const m = await skewRun(ctx, crossStep, { kind: 'auto' });
+  // ramp crosses one half between 200 ns (0.3) and 500 ns (0.6): a quarter, half, three quarters across
+  const fine = [275, 350, 425];
+  assert.deepEqual(asked, [...GRID, ...fine, 425]);
+  const searched = m.tally.skew.points.filter((p) => p.search);
+  const share = (p) => failedShare(p.calls.shutdown);
+  assert.equal(m.tally.skew.chosenNs, firstMax(searched, (p) => -Math.abs(share(p) - 0.5)).askedNs, 'nearest one half, computed here');
+  assert.equal(m.tally.skew.chosenNs, 425);
+  assert.match(m.tally.skew.objective, /^proxy: no point had a close\(\) error outside POSIX; chosen where shutdown\(\) failed/);
+  const final = m.tally.skew.points.find((p) => !p.search);
+  assert.deepEqual(final.calls.shutdown, { ok: 475, errors: { ENOTCONN: 525 } });
+  // POSIX-allowed close() errors are no hits: the proxy still decides
+  const allowed = fakeContext({ curve: ramp });
+  allowed.ctx.pool.runStep = ((run) => async (step, memory, options, skewNs) => {
+    const r = await run(step, memory, options, skewNs);
+    putCall(memory, 0, 'close', errno.EINTR, 7);
+    return r;
+  })(allowed.ctx.pool.runStep);
+  const a = await skewRun(allowed.ctx, crossStep, { kind: 'auto' });
+  assert.equal(a.tally.skew.chosenNs, 425);
+  assert.match(a.tally.skew.objective, /^proxy:/);
+  // no probe to stand in: nothing to choose by, said so; the first point tried is kept
+  const bare = fakeContext({ curve: ramp, probes: [] });
+  const b = await skewRun(bare.ctx, crossStep, { kind: 'auto' });
+  assert.deepEqual(bare.asked, [...GRID, -100_000]);
+  assert.equal(b.tally.skew.chosenNs, -100_000);
+  assert.match(b.tally.skew.objective, /^none: .*add --probe shutdown/);
+});
+
 test('auto skew: search points are 1/20 of the step, between 500 and 20,000 trials; ties go to the earliest point', async () => {
-  const { ctx, asked } = fakeContext({ curve: (ns) => (ns === -1500 || ns === 1500 ? 0.5 : 0), iterations: 1e6 });
-  const m = await measureWithSkew(ctx, crossStep, { kind: 'auto' });
-  assert.equal(m.tally.skew.chosenNs, -1500);
+  const { ctx, asked } = fakeContext({ curve: (ns) => (ns === -2000 || ns === 2000 ? 0.5 : 0), iterations: 1e6 });
+  const m = await skewRun(ctx, crossStep, { kind: 'auto' });
+  assert.equal(m.tally.skew.chosenNs, -2000);
   assert.ok(m.tally.skew.points.filter((p) => p.search).every((p) => p.trials === 20_000));
-  assert.deepEqual(asked.slice(17, 25), [-1700, -1650, -1600, -1550, -1450, -1400, -1350, -1300]);
-  const mid = fakeContext({ curve: ramp, iterations: 100_000 });
-  await measureWithSkew(mid.ctx, crossStep, { kind: 'auto' });
-  const r = await measureWithSkew(fakeContext({ curve: ramp, iterations: 100_000 }).ctx, crossStep, { kind: 'auto' });
+  // the first of equally steep crossings (-5 us to -2 us) is refined
+  assert.deepEqual(asked.slice(21), [-4250, -3500, -2750, -2000]);
+  const r = await skewRun(fakeContext({ curve: ramp, iterations: 100_000 }).ctx, crossStep, { kind: 'auto' });
   assert.ok(r.tally.skew.points.filter((p) => p.search).every((p) => p.trials === 5000));
+  const tied = fakeContext({ curve: ramp, hits: (ns) => (ns === 500 || ns === 5000 ? 0.1 : 0) });
+  const t = await skewRun(tied.ctx, crossStep, { kind: 'auto' });
+  assert.equal(t.tally.skew.chosenNs, 500, 'equal hits per second: the earlier point');
+});
+
+test('auto skew on one thread (same-thread) searches only delays of the victim close: 0 to 100 us', async () => {
+  const { ctx, asked } = fakeContext({ curve: ramp, race: 'same-thread' });
+  const m = await skewRun(ctx, plan(1), { kind: 'auto' });
+  assert.deepEqual(asked, [0, ...MAGS, 275, 350, 425, 425]);
+  assert.equal(m.tally.skew.chosenNs, 425);
+  assert.equal(m.tally.skew.points.find((p) => !p.search).achieved.medianNs, 420, 'asked a skew, one thread reports what it achieved');
 });
 
 test('auto skew stopped during the search keeps what it measured and claims no window', async () => {
   const { ctx, asked } = fakeContext({ curve: ramp, stopAfter: 3 });
-  const m = await measureWithSkew(ctx, crossStep, { kind: 'auto' });
-  assert.deepEqual(asked, [-2000, -1750, -1500]);
+  const m = await skewRun(ctx, crossStep, { kind: 'auto' });
+  assert.deepEqual(asked, [-100_000, -50_000, -20_000]);
   assert.equal(m.tally.skew.mode, 'auto');
   assert.equal('chosenNs' in m.tally.skew, false);
+  assert.equal('objective' in m.tally.skew, false);
   assert.ok(m.tally.skew.points.every((p) => p.search === true));
   assert.equal(m.tally.trials, 1500);
   assert.equal('achievedSkew' in m.tally, false, 'one figure for many asked skews would mislead');
@@ -479,17 +570,22 @@ test('auto skew stopped during the search keeps what it measured and claims no w
 
 test('auto skew with a lane failing during the search stops there and claims no window', async () => {
   const { ctx, asked } = fakeContext({ curve: ramp, failLaneAt: -1000 });
-  const m = await measureWithSkew(ctx, crossStep, { kind: 'auto' });
-  assert.deepEqual(asked.slice(0, 5), [-2000, -1750, -1500, -1250, -1000]);
-  assert.ok(!asked.includes(-750), 'the coarse grid ends at the failed point');
+  const m = await skewRun(ctx, crossStep, { kind: 'auto' });
+  assert.deepEqual(asked, GRID.slice(0, 7), 'the coarse grid ends at the failed point');
+  assert.equal(asked.at(-1), -1000);
   assert.equal('chosenNs' in m.tally.skew, false);
   assert.ok(m.tally.skew.points.every((p) => p.search === true), 'no step was run at a chosen skew');
   assert.deepEqual(m.failedLanes, [0]);
+  const late = fakeContext({ curve: ramp, failOnCall: 23 });
+  const l = await skewRun(late.ctx, crossStep, { kind: 'auto' });
+  assert.deepEqual(late.asked, [...GRID, 275, 350], 'a failure in the finer look ends it too');
+  assert.equal('chosenNs' in l.tally.skew, false);
+  assert.deepEqual(l.failedLanes, [0]);
 });
 
 test('a skew sweep runs each point at the full count and reports each; the merged tally has no single achieved skew', async () => {
   const { ctx, asked } = fakeContext({ curve: ramp, iterations: 200 });
-  const m = await measureWithSkew(ctx, crossStep, { kind: 'sweep', fromNs: -100, toNs: 300, stepNs: 200 });
+  const m = await skewRun(ctx, crossStep, { kind: 'sweep', fromNs: -100, toNs: 300, stepNs: 200 });
   assert.deepEqual(asked, [-100, 100, 300]);
   assert.equal(m.tally.skew.mode, 'sweep');
   assert.deepEqual(m.tally.skew.points.map((p) => [p.askedNs, p.trials, p.calls.shutdown.errors.ENOTCONN ?? 0]), [[-100, 200, 0], [100, 200, 40], [300, 200, 80]]);
@@ -498,69 +594,69 @@ test('a skew sweep runs each point at the full count and reports each; the merge
   assert.equal(m.tally.skew.points[1].achieved.medianNs, 100);
   assert.ok(m.tally.skew.points.every((p) => !('search' in p)), 'sweep points are not search points');
   const stopped = fakeContext({ curve: ramp, iterations: 200, failLaneAt: 100 });
-  const s = await measureWithSkew(stopped.ctx, crossStep, { kind: 'sweep', fromNs: -100, toNs: 300, stepNs: 200 });
+  const s = await skewRun(stopped.ctx, crossStep, { kind: 'sweep', fromNs: -100, toNs: 300, stepNs: 200 });
   assert.deepEqual(stopped.asked, [-100, 100], 'a failed lane ends the sweep');
   assert.deepEqual(s.failedLanes, [0]);
 });
 
 test('a fixed skew runs once there and records that one point; no skew runs plainly', async () => {
   const { ctx, asked } = fakeContext({ curve: ramp, iterations: 300 });
-  const m = await measureWithSkew(ctx, crossStep, { kind: 'fixed', ns: 250 });
+  const m = await skewRun(ctx, crossStep, { kind: 'fixed', ns: 250 });
   assert.deepEqual(asked, [250]);
   assert.deepEqual(m.tally.skew.points.map((p) => [p.askedNs, p.achievedMedianNs, p.trials]), [[250, 250, 300]]);
   assert.equal(m.tally.skew.mode, 'fixed');
   assert.equal(m.tally.achievedSkew.medianNs, 250);
   const plain = fakeContext({ curve: ramp, iterations: 300 });
-  const p = await measureWithSkew(plain.ctx, crossStep, { kind: 'none' });
+  const p = await skewRun(plain.ctx, crossStep, { kind: 'none' });
   assert.deepEqual(plain.asked, [0]);
   assert.equal(p.tally.skew, undefined);
 });
 
 test('skew passes are labelled for the progress line by the skew they ask', async () => {
   const fixed = fakeContext({ curve: ramp });
-  await measureWithSkew(fixed.ctx, crossStep, { kind: 'fixed', ns: -1500 });
+  await skewRun(fixed.ctx, crossStep, { kind: 'fixed', ns: -1500 });
   assert.deepEqual(fixed.details, ['skew -1.5us']);
   const sweep = fakeContext({ curve: ramp });
-  await measureWithSkew(sweep.ctx, crossStep, { kind: 'sweep', fromNs: 0, toNs: 1000, stepNs: 500 });
+  await skewRun(sweep.ctx, crossStep, { kind: 'sweep', fromNs: 0, toNs: 1000, stepNs: 500 });
   assert.deepEqual(sweep.details, ['skew 0ns', 'skew 500ns', 'skew 1us']);
   const auto = fakeContext({ curve: ramp });
-  await measureWithSkew(auto.ctx, crossStep, { kind: 'auto' });
-  assert.equal(auto.details[0], 'skew -2us');
-  assert.equal(auto.details.at(-1), 'skew 400ns (auto)');
+  await skewRun(auto.ctx, crossStep, { kind: 'auto' });
+  assert.equal(auto.details[0], 'skew -100us');
+  assert.equal(auto.details.at(-1), 'skew 425ns (auto)');
   const none = fakeContext({ curve: ramp });
-  await measureWithSkew(none.ctx, crossStep, { kind: 'none' });
+  await skewRun(none.ctx, crossStep, { kind: 'none' });
   assert.deepEqual(none.details, ['']);
 });
 
 test('a skew run stopped before its first point runs plainly once; auto stopped after the coarse grid claims no window', async () => {
   for (const spec of [{ kind: 'sweep', fromNs: 0, toNs: 1000, stepNs: 500 }, { kind: 'auto' }]) {
     const f = fakeContext({ curve: ramp, stoppedFromStart: true });
-    const m = await measureWithSkew(f.ctx, crossStep, spec);
+    const m = await skewRun(f.ctx, crossStep, spec);
     assert.deepEqual(f.asked, [0], spec.kind);
     assert.equal(m.tally.skew, undefined);
   }
-  const f = fakeContext({ curve: ramp, stopAfter: 17 });
-  const m = await measureWithSkew(f.ctx, crossStep, { kind: 'auto' });
-  assert.equal(f.asked.length, 17, 'no finer grid after a stop');
-  assert.equal(m.tally.skew.points.length, 17);
+  const f = fakeContext({ curve: ramp, stopAfter: GRID.length });
+  const m = await skewRun(f.ctx, crossStep, { kind: 'auto' });
+  assert.equal(f.asked.length, GRID.length, 'no finer grid after a stop');
+  assert.equal(m.tally.skew.points.length, GRID.length);
   assert.equal('chosenNs' in m.tally.skew, false);
 });
 
 test('auto skew reports a lane that failed in the step itself; points keep their own copy of the counts', async () => {
-  const f = fakeContext({ curve: ramp, failOnCall: 26 });
-  const m = await measureWithSkew(f.ctx, crossStep, { kind: 'auto' });
-  assert.equal(f.asked.length, 26);
-  assert.equal(m.tally.skew.chosenNs, 400);
+  const f = fakeContext({ curve: ramp, failOnCall: GRID.length + 4 });
+  const m = await skewRun(f.ctx, crossStep, { kind: 'auto' });
+  assert.equal(f.asked.length, GRID.length + 4);
+  assert.equal(m.tally.skew.chosenNs, 425);
   assert.deepEqual(m.failedLanes, [0]);
   const fx = fakeContext({ curve: ramp });
-  const one = await measureWithSkew(fx.ctx, crossStep, { kind: 'fixed', ns: 100 });
+  const one = await skewRun(fx.ctx, crossStep, { kind: 'fixed', ns: 100 });
   one.tally.calls.close.ok += 5; // as merging repeats does
   assert.equal(one.tally.skew.points[0].calls.close.ok, 1000);
 });
 
 test('a skew point of a step with no achieved-skew samples reads zeros, not nothing', async () => {
-  const f = fakeContext({ curve: ramp });
-  const m = await measureWithSkew(f.ctx, plan(1, 1), { kind: 'fixed', ns: 100 });
+  const f = fakeContext({ curve: ramp, skewSamples: false });
+  const m = await skewRun(f.ctx, plan(1, 1), { kind: 'fixed', ns: 100 });
   assert.deepEqual(m.tally.skew.points[0].achieved, { samples: 0, medianNs: 0, p10Ns: 0, p90Ns: 0 });
   assert.equal(m.tally.skew.points[0].achievedMedianNs, 0);
 });
@@ -575,6 +671,26 @@ test('the window call is the first probe after the barrier, else the close; mixe
   assert.deepEqual(sweepPoints(-2, 2, 2), [-2, 0, 2]);
   assert.deepEqual(sweepPoints(0, 5, 2), [0, 2, 4]);
   assert.deepEqual(sweepPoints(3, 3, 1), [3]);
+});
+
+test('auto skew\'s objective is victim close() errors outside POSIX per second; the grid and its refinements are where the text says', () => {
+  assert.equal(hitsPerSec({ close: { ok: 1, errors: { ECONNRESET: 3, EINTR: 5, EIO: 1 } } }, 2e9), 1.5, 'EINTR and EIO are allowed: not hits');
+  assert.equal(hitsPerSec({ close: { ok: 1, errors: { ECONNRESET: 3 } } }, 0), 0, 'no time measured: no rate');
+  assert.equal(hitsPerSec({ shutdown: { ok: 0, errors: { ECONNRESET: 3 } } }, 1e9), 0, 'only the victim close counts');
+  assert.deepEqual(searchGrid(false), GRID);
+  assert.deepEqual(searchGrid(true), [0, ...MAGS]);
+  // the steepest of two crossings of one half wins; a share touching one half is a crossing; no crossing, no points
+  assert.deepEqual(refineEdge([[0, 0.1], [100, 0.6], [200, 0.9], [400, 0.1]]), [250, 300, 350]);
+  assert.deepEqual(refineEdge([[0, 0.5], [100, 0.9]]), [25, 50, 75]);
+  assert.deepEqual(refineEdge([[0, 0.5], [100, 0.5]]), [], 'a flat half is no edge');
+  assert.deepEqual(refineEdge([[0, 0.1], [100, 0.4]]), []);
+  assert.deepEqual(refineEdge([[-100, 0.8], [0, 0.2], [100, 0.9]]), [25, 50, 75], 'falling edges count, the steeper kept');
+  assert.deepEqual(refineEdge([[0, 0.9], [100, 0.5]]), [25, 50, 75], 'falling onto one half is a crossing');
+  // steepness is the change in share (0.6 here), not where the shares lie (0.45 to 0.6 sums higher)
+  assert.deepEqual(refineEdge([[0, 0], [100, 0.6], [200, 0.45], [300, 0.55]]), [25, 50, 75]);
+  assert.deepEqual(refineAround(1000, GRID), [750, 875, 1250, 1500]);
+  assert.deepEqual(refineAround(-100_000, GRID), [-87_500, -75_000], 'an end of the grid has one neighbour');
+  assert.deepEqual(refineAround(100_000, GRID), [75_000, 87_500]);
 });
 
 // ---- compare: two results, row by row ----
@@ -718,7 +834,7 @@ test('compare refuses runs whose rates measure different races, naming the optio
     [{ race: 'cross-thread' }, 'compare: the runs differ in --race (same-thread vs cross-thread): their rates measure different races'],
     [{ resetSide: 'client' }, 'compare: the runs differ in --reset-side (server vs client): their rates measure different races'],
     [{ family: 6 }, 'compare: the runs differ in --family (4 vs 6): their rates measure different races'],
-    [{ probes: ['shutdown', 'send'] }, 'compare: the runs differ in --probe (none vs shutdown,send): their rates measure different races'],
+    [{ probes: ['shutdown', 'send'] }, 'compare: the runs differ in --probe (none vs shutdown,send): close() rates with and without probes (or with other probes) are not comparable: the probes change what the close sees'],
     [{ skew: { kind: 'fixed', ns: 100 } }, 'compare: the runs differ in --skew ({"kind":"none"} vs {"kind":"fixed","ns":100}): their rates measure different races'],
   ]) {
     assert.throws(() => checkComparable(base, result([tally({ cores: 1 })], opts)), { name: 'UsageError', message });
@@ -727,12 +843,18 @@ test('compare refuses runs whose rates measure different races, naming the optio
   const noProbes = result([tally({ cores: 1 })]);
   delete noProbes.options.probes;
   assert.doesNotThrow(() => checkComparable(base, noProbes), 'no probes recorded is the same as none');
+  const twoLanes = result([tally({ cores: 1 })]);
+  twoLanes.options.lanesPerCore = 2;
+  assert.throws(() => checkComparable(base, twoLanes), { name: 'UsageError', message: 'compare: the runs differ in --lanes-per-core (1 vs 2): their rates measure different races' });
+  const oneLane = result([tally({ cores: 1 })]);
+  oneLane.options.lanesPerCore = 1;
+  assert.doesNotThrow(() => checkComparable(base, oneLane), 'no lanes per core recorded is the same as one');
   assert.throws(() => compareResults(base, result([tally({ cores: 2 })])), { name: 'UsageError', message: 'compare: the runs have no core count in common' });
 });
 
 test('compare renders a header, a rate table per core count, throughput, latency and the verdict', () => {
   const rep = (rates) => ({ trialsPerSec: rates });
-  const a = tally({ cores: 2, ok: M - 12, errors: { ECONNRESET: 12 }, repeats: rep([1000, 1010, 990]) });
+  const a = tally({ cores: 2, ok: M - 12, errors: { ECONNRESET: 12 }, repeats: rep([1000, 1010, 990]), firstCloseErrorNs: { ECONNRESET: 1_200_000 } });
   const b = tally({ cores: 2, ok: 5000, errors: {}, repeats: rep([900, 910, 890]) });
   const c = compareResults(result([a], { os: { type: 'FreeBSD', release: '14.1' } }), result([b], { os: { type: 'FreeBSD' } }), ['before', 'after']);
   const text = renderComparison(c);
@@ -745,14 +867,17 @@ test('compare renders a header, a rate table per core count, throughput, latency
   assert.match(lines[5], /^call:outcome {9}base {32}new {30}difference {2}p$/);
   assert.equal(lines[6], 'close:outside POSIX  12 in 1e6: 1.2e-5 [6.9e-6, 2.1e-5]  0 in 5,000: below 6.0e-4 at 95%  -1.2e-5     1.0');
   assert.equal(lines[7], 'close:ECONNRESET     12 in 1e6: 1.2e-5 [6.9e-6, 2.1e-5]  0 in 5,000: below 6.0e-4 at 95%  -1.2e-5     1.0');
-  assert.match(lines[8], /^throughput: 1000 \[975, 1025\] \(n=3\) -> 900 \[875, 925\] \(n=3\) trials\/s \(-10\.0%\)$/);
-  assert.equal(lines[9], 'close() returning 0 latency: p50 672ns -> 672ns, p90 672ns -> 672ns, p99 672ns -> 672ns, p99.9 672ns -> 672ns, max 672ns -> 672ns');
-  assert.equal(lines[10], `verdict (2 cores): ${c.cores[0].verdict}`);
-  assert.equal(lines[11], '');
+  // 12 hits in 1 s: Garwood's exact interval, SciPy chi2.ppf(0.025, 24) / 2 = 6.2006, chi2.ppf(0.975, 26) / 2 = 20.9686;
+  // none in 1 s: below -ln(0.05) = 2.996 per second
+  assert.equal(lines[8], 'close() outside POSIX per second: 12.0/s [6.20, 21.0] -> 0 in 1.00s (<3.00/s); first hit 1.20ms -> -');
+  assert.match(lines[9], /^throughput: 1000 \[975, 1025\] \(n=3\) -> 900 \[875, 925\] \(n=3\) trials\/s \(-10\.0%\)$/);
+  assert.equal(lines[10], 'close() returning 0 latency: p50 672ns -> 672ns, p90 672ns -> 672ns, p99 672ns -> 672ns, p99.9 672ns -> 672ns, max 672ns -> 672ns');
+  assert.equal(lines[11], `verdict (2 cores): ${c.cores[0].verdict}`);
+  assert.equal(lines[12], '');
   // The synthetic runs share host and start time, and their repeats kept no per-repeat counts: both are said.
-  assert.match(lines[12], /^warning: before and after are the same run /);
-  assert.match(lines[13], /^warning: run-to-run drift is not accounted for at 2 cores: /);
-  assert.equal(lines.length, 15);
+  assert.match(lines[13], /^warning: before and after are the same run /);
+  assert.match(lines[14], /^warning: run-to-run drift is not accounted for at 2 cores: /);
+  assert.equal(lines.length, 16);
   assert.equal(text.at(-1), '\n');
   // a significant row is starred; a failing-close latency line appears when both sides have one
   const x = compareResults(result([tally({ cores: 1, ok: M - 120, errors: { ECONNRESET: 120 } })]), result([tally({ cores: 1, ok: M - 2, errors: { ECONNRESET: 2 } })]));
@@ -861,7 +986,7 @@ test('--fail-on: a bare errno means the victim close(); call:errno names the cal
   assert.deepEqual(parseFailOn('ECONNRESET,shutdown:ENOTCONN,resetClose:E2BIG'), [
     { call: 'close', errno: 'ECONNRESET' }, { call: 'shutdown', errno: 'ENOTCONN' }, { call: 'resetClose', errno: 'E2BIG' },
   ]);
-  assert.throws(() => parseFailOn('poll:ECONNRESET'), { name: 'UsageError', message: "--fail-on: unknown syscall 'poll' in 'poll:ECONNRESET' (one of close, resetClose, shutdown, send, recv, sockerror, accept)" });
+  assert.throws(() => parseFailOn('poll:ECONNRESET'), { name: 'UsageError', message: "--fail-on: unknown syscall 'poll' in 'poll:ECONNRESET' (one of close, resetClose, acceptClose, otherClose, shutdown, send, recv, sockerror, accept)" });
   for (const bad of ['econnreset', 'ECONNRESET ', 'E', 'close:', 'close:ECONN-RESET', 'XECONNRESET', '', 'ECONNRESET,']) {
     assert.throws(() => parseFailOn(bad), { name: 'UsageError', message: /^--fail-on takes errno names like ECONNRESET or close:ECONNRESET, not '/ }, bad);
   }
@@ -983,6 +1108,8 @@ test('the POSIX table: every error each syscall page allows, in POSIX.1-2008 and
   const close08 = ['EBADF', 'EINTR', 'EIO'];
   assert.deepEqual(POSIX_ERRORS.close, { section: 'XSH close()', '2008': close08, '2024': [...close08, 'EINPROGRESS'] });
   assert.deepEqual(POSIX_ERRORS.resetClose, POSIX_ERRORS.close);
+  assert.deepEqual(POSIX_ERRORS.acceptClose, POSIX_ERRORS.close, 'the accept probe\'s own close is a close()');
+  assert.deepEqual(POSIX_ERRORS.otherClose, POSIX_ERRORS.close);
   const shutdown = ['EBADF', 'EINVAL', 'ENOTCONN', 'ENOTSOCK', 'ENOBUFS'];
   assert.deepEqual(POSIX_ERRORS.shutdown, { section: 'XSH shutdown()', '2008': shutdown, '2024': shutdown });
   const send = ['EAGAIN', 'EWOULDBLOCK', 'EBADF', 'ECONNRESET', 'EDESTADDRREQ', 'EINTR', 'EMSGSIZE', 'ENOTCONN',
@@ -994,7 +1121,7 @@ test('the POSIX table: every error each syscall page allows, in POSIX.1-2008 and
   const accept = ['EAGAIN', 'EWOULDBLOCK', 'EBADF', 'ECONNABORTED', 'EINTR', 'EINVAL', 'EMFILE', 'ENFILE',
     'ENOBUFS', 'ENOMEM', 'ENOTSOCK', 'EOPNOTSUPP', 'EPROTO'];
   assert.deepEqual(POSIX_ERRORS.accept, { section: 'XSH accept()', '2008': accept, '2024': accept });
-  assert.deepEqual(Object.keys(POSIX_ERRORS), ['close', 'resetClose', 'shutdown', 'send', 'recv', 'accept']);
+  assert.deepEqual(Object.keys(POSIX_ERRORS), ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'accept']);
 });
 
 test('POSIX verdicts: ECONNRESET is outside for close and shutdown, allowed for send and recv; EINPROGRESS only since 2024', () => {
