@@ -353,6 +353,40 @@ test('skew quantiles: the first bucket where the running count reaches q of the 
   assert.equal(skewStats([0, 0, 0], 10, 1), undefined);
 });
 
+test('skew beyond the 10 ns buckets: far rows by |skew| read at their bucket\'s middle, the last one counted as beyond, not measured', () => {
+  // far buckets by |skew|: [20, 41) [41, 80) [80, 160) [160, ...): middles 30.5, 60.5, 120, and 160 for the last
+  const lows = [20, 41, 80, 160];
+  const a = skewStats([0, 1, 3, 0, 0], 10, 2, { below: [2, 0, 0, 1], above: [0, 1, 0, 2], lows });
+  // in order: -160 (1), -30.5 (2), -10 (1), 0 (3), 60.5 (1), 160 (2)
+  assert.deepEqual(a, { samples: 10, medianNs: 0, p10Ns: -160, p90Ns: 160, beyond: { samples: 3, beyondNs: 160 } });
+  const b = skewStats([0, 0, 2, 0, 0], 10, 2, { below: [1, 0, 0, 0], above: [0, 0, 6, 1], lows });
+  // -30.5 (1), 0 (2), 120 (6), 160 (1): p10 at the first (rounded half up), median and p90 in the third
+  assert.deepEqual(b, { samples: 10, medianNs: 120, p10Ns: -30, p90Ns: 120, beyond: { samples: 1, beyondNs: 160 } });
+  const c = skewStats([0, 0, 0, 0, 0], 10, 2, { below: [0, 3, 0, 0], above: [0, 0, 0, 0], lows });
+  assert.deepEqual(c, { samples: 3, medianNs: -60, p10Ns: -60, p90Ns: -60 }, 'nothing past the last bucket: no beyond (-60.5 rounds up)');
+  assert.equal(skewStats([0, 0, 0], 10, 1, { below: [0, 0], above: [0, 0], lows: [20, 40] }), undefined);
+});
+
+test('a step tally reads the far skew rows of every lane; one thread reports skew only when asked for one', () => {
+  const lows = layout.latencyBucketLows;
+  const last = lows.length - 1;
+  const far = (side, b) => (side === 'above' ? layout.latencyBuckets + b : b);
+  const m = new StepMemory(layout, 2, 20);
+  put(m, 0, L.done, 10); put(m, 1, L.done, 10);
+  putSkew(m, 0, 200, 5);
+  put(m, 0, L.skew_far, 3, far('below', 165));
+  put(m, 1, L.skew_far, 2, far('above', 166)); put(m, 1, L.skew_far, 1, far('above', last));
+  const t = tallyStep(plan(2, 4), m, platform);
+  // -(lows[165] + lows[166]) / 2 (3), 200 (5), (lows[166] + lows[167]) / 2 (2), lows[last] (1)
+  assert.deepEqual(t.achievedSkew, {
+    samples: 11, medianNs: 200, p10Ns: -(lows[165] + lows[166]) / 2, p90Ns: (lows[166] + lows[167]) / 2,
+    beyond: { samples: 1, beyondNs: lows[last] },
+  });
+  assert.equal('achievedSkew' in tallyStep(plan(2), m, platform), false, 'one thread per lane, no skew asked');
+  assert.deepEqual(tallyStep(plan(2), m, platform, [], true).achievedSkew, t.achievedSkew, 'one thread asked for a skew');
+  assert.equal('achievedSkew' in tallyStep(plan(2, 4), m, platform, [], false), false);
+});
+
 test('errno names come from the OS; the overflow slot and unknown numbers say so', () => {
   assert.equal(errnoName(platform, 0, slot), 'none');
   assert.equal(errnoName(platform, errno.ECONNRESET, slot), 'ECONNRESET');
