@@ -115,6 +115,20 @@ test('--rps-cpus sets RPS on the victim\'s veth end and the JSON records it as t
   assert.match(r.stdout, /RPS on CPUs 0\)/);
 });
 
+test('the saved run names its path in the report table, the HTML environment table and the TAP figures', { skip }, async (t) => {
+  const dir = tempDir(t);
+  const json = path.join(dir, 'r.json');
+  const html = path.join(dir, 'r.html');
+  assert.equal(runCli(['--path', 'veth', '--cores', '1', '--iterations', '300', '--json', json, '-q']).status, 0);
+  const report = runCli(['report', json, '--html', html]);
+  assert.equal(report.status, 0, report.stderr);
+  assert.match(report.stdout, /^race: .*; IPv4 veth \(clients 198\.18\.0\.2 in one namespace, listeners 198\.18\.0\.1 in another; RST received on cs[0-9]+b, RPS off\)/m);
+  assert.match(readFileSync(html, 'utf8'), /<th scope="row">path<\/th><td>IPv4 veth \(clients 198\.18\.0\.2/);
+  assert.match(readFileSync(html, 'utf8'), /--path veth/, 'the options line gives the flag that measures it again');
+  const tap = runCli(['report', json, '--tap']);
+  assert.match(tap.stdout, /^ {2}path: veth$/m);
+});
+
 test('SIGINT during a veth step keeps what was measured and removes both namespaces', { skip }, async (t) => {
   const json = path.join(tempDir(t), 'r.json');
   const linksBefore = hostLinks();
