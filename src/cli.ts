@@ -22,6 +22,8 @@ import { renderTable } from './report.js';
 import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
 import { run, StopSignals } from './run.js';
 import { PLACEMENTS, RESETTERS } from './placement.js';
+import { NET_PATHS, vethUnavailable } from './netpath.js';
+import { parseCpuList } from './topology.js';
 import { renderTap } from './tap.js';
 import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
@@ -47,6 +49,8 @@ interface RawOptions {
   placement?: string;
   resetter?: string;
   tap?: boolean;
+  path?: string;
+  rpsCpus?: string;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -85,6 +89,14 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     repeat: raw.repeat === undefined ? 1 : parseCount(raw.repeat, '--repeat', 'such as 5'),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
+  const netPath = parseChoice(raw.path ?? 'loopback', '--path', NET_PATHS);
+  if (netPath !== 'loopback') options.path = netPath;
+  const noVeth = netPath === 'veth' ? vethUnavailable() : undefined;
+  if (noVeth) throw new UsageError(noVeth);
+  if (raw.rpsCpus !== undefined) {
+    if (netPath !== 'veth') throw new UsageError('--rps-cpus needs --path veth: it sets RPS on the receiving veth end');
+    options.rpsCpus = parseRpsCpus(raw.rpsCpus);
+  }
   if (options.repeat > 1 && options.skew.kind === 'auto') {
     throw new UsageError('--repeat with --skew auto: each repeat could find another window; give the skew it found (--skew 1500ns) to repeat');
   }
@@ -106,6 +118,19 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   return options;
 }
 
+/** `--rps-cpus 0-3,8`: a non-empty CPU list within the native CPU masks. */
+function parseRpsCpus(text: string): number[] {
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(text);
+  } catch {
+    throw new UsageError(`--rps-cpus takes a CPU list such as 0-3,8, not '${text}'`);
+  }
+  if (cpus.length === 0) throw new UsageError(`--rps-cpus takes a CPU list such as 0-3,8, not '${text}'`);
+  if (cpus.some((c) => c >= MAX_CORES)) throw new UsageError(`--rps-cpus takes CPUs below ${MAX_CORES}, not '${text}'`);
+  return [...new Set(cpus)].sort((a, b) => a - b);
+}
+
 function program(): Command {
   return new Command('close-stress')
     .description(
@@ -118,11 +143,13 @@ function program(): Command {
     .option('--iterations <n>', `trials per step: 1e6, 1000000 or 1_000_000 (default: ${DEFAULT_ITERATIONS})`)
     .addOption(new Option('--race <shape>', 'same-thread: both closes back to back on one thread; cross-thread: resetter and victim threads on two CPUs released by a spin barrier').default('same-thread'))
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
-    .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
+    .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback; with --path veth 198.18.0.x or 2001:2::x').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
     .option('--skew <spec>', 'cross-thread: delay the victim by a duration (300ns; negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window)')
     .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
     .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
+    .option('--path <path>', 'loopback, or veth (Linux, root): each lane\'s listener in one network namespace of the run\'s own, its clients in another, joined by a veth pair (default: loopback)')
+    .option('--rps-cpus <list>', '--path veth: CPUs that process packets arriving at the victim\'s veth end (RPS), as a CPU list (0-3,8) (default: RPS off)')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')

@@ -99,6 +99,9 @@ const MUST_MATCH: Array<{ flag: string; get: (r: RunResult) => unknown }> = [
   { flag: '--race', get: (r) => r.options.race },
   { flag: '--reset-side', get: (r) => r.options.resetSide },
   { flag: '--family', get: (r) => r.options.family },
+  // A veth RST is received by a driver and NET_RX on its own timing, unlike loopback's.
+  { flag: '--path', get: (r) => r.options.path ?? 'loopback' },
+  { flag: '--rps-cpus', get: (r) => (r.options.rpsCpus ?? []).join(',') || 'off' },
   { flag: '--probe', get: (r) => (r.options.probes ?? []).join(',') || 'none' },
   { flag: '--skew', get: (r) => JSON.stringify(r.options.skew ?? { kind: 'none' }) },
   // Where the threads run decides where the RST is processed: the race's precondition.

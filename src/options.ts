@@ -30,6 +30,10 @@ export interface Options {
   placements?: Placement[];
   /** --resetter, cross-thread runs: where a lane's resetter sits relative to its victim; a list sweeps. */
   resetters?: Resetter[];
+  /** --path: where the packets go; absent in older results, which all ran over loopback. */
+  path?: 'loopback' | 'veth';
+  /** --rps-cpus, --path veth: CPUs that process packets arriving at the victim's veth end (RPS). */
+  rpsCpus?: number[];
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */

@@ -7,6 +7,7 @@ import { callsMade, failedShare, sumCounts } from './tally.js';
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 import { describeTopology } from './topology.js';
+import { describePath, scopeText } from './netpath.js';
 import { netRxShare, type NetRxShare } from './softirq.js';
 
 function stepLength(options: Options): string {
@@ -83,7 +84,7 @@ export function renderTable(result: RunResult): string {
   const out: string[] = [
     `${env.tool.name} ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
-      `IPv${options.family} loopback; ${stepLength(options)}`,
+      `${describePath(options.path, options.family, env.netPath)}; ${stepLength(options)}`,
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
       (env.cpu.canPin ? 'one worker pinned per CPU' : 'this OS cannot pin threads: workers float') +
       (env.cpu.canPin && !placed ? '; placement linear (lane i on the i-th allowed CPU)' : ''),
@@ -161,7 +162,7 @@ function kernelSection(result: RunResult): string[] {
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
     ...gone,
-    `kernel (${first.source}, machine-wide: other traffic adds to it): ${counter.name} per resetting close: ` +
+    `kernel (${first.source}, ${scopeText(first.scope)}): ${counter.name} per resetting close: ` +
       per.map(({ s, r }) => `${stepName(s)} ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
   if (counter.name !== 'OutRsts' && counter.meaning) out.push(`  (${counter.name}: ${counter.meaning})`);
