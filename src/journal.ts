@@ -109,7 +109,7 @@ interface StepMemoryLine {
   lanes: Array<[number, number]>;
   words: number;
   nonzero: Array<[number, number | string]>;
-  kernel?: { source: string; meanings: Record<string, string>; before: Record<string, number>; after: Record<string, number> };
+  kernel?: { source: string; meanings: Record<string, string>; before: Record<string, number>; after: Record<string, number> } | { unavailable: string };
 }
 
 type Line =
@@ -144,7 +144,9 @@ function tallyCoreStep(path: string, header: CoreHeader, options: Options, line:
     ...stepShape(line.cores, options.race, environment.cpu.allowed.length),
   };
   const tally = tallyStep(plan, memory, { errnoNames: header.errnoNames }, options.probes);
-  if (line.kernel) {
+  if (line.kernel && 'unavailable' in line.kernel) {
+    tally.kernel = kernelCheck(line.kernel, line.kernel);
+  } else if (line.kernel) {
     const { source, meanings, before, after } = line.kernel;
     tally.kernel = kernelCheck({ source, meanings, counters: before }, { source, meanings, counters: after });
   }
