@@ -188,6 +188,10 @@ function refuseRepeatedFlags(cmd: Command): void {
 function usageMessage(err: CommanderError, cmd: Command): string {
   const text = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
   if (err.code === 'commander.excessArguments') {
+    // `--cores --iterations 1e5`: commander takes the next flag as the value, and the flag's own value is then the stray argument.
+    const flags = new Set(cmd.options.map((o) => o.long));
+    const swallower = cmd.options.find((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli' && flags.has(String(cmd.getOptionValue(o.attributeName()))));
+    if (swallower) return `${swallower.long} needs a value, not the flag '${String(cmd.getOptionValue(swallower.attributeName()))}'`;
     return `unexpected argument '${cmd.args[0] ?? ''}': close-stress takes only flags (see --help)`;
   }
   return text;

@@ -237,7 +237,7 @@ function verdict(c: Omit<CoreComparison, 'verdict' | 'judgement'>): string {
     parts.push(`other significant changes: ${others.map((r) => `${r.call}:${r.outcome} ${r.difference > 0 ? 'up' : 'down'}`).join(', ')}`);
   }
   const t = c.throughput;
-  parts.push(`throughput ${pct(t.change)}${t.significant === undefined ? ' (no --repeat: no interval)' : t.significant ? ' (intervals apart)' : ' (within noise)'}`);
+  parts.push(`throughput ${pct(t.change)}${t.significant === undefined ? ' (no interval: --repeat on both sides gives one)' : t.significant ? ' (intervals apart)' : ' (within noise)'}`);
   return parts.join('; ');
 }
 
@@ -283,7 +283,7 @@ function warnings(base: RunResult, next: RunResult, cores: CoreComparison[], lab
   const bare = cores.filter((c) => c.throughput.significant === undefined && c.throughput.change !== 0);
   if (bare.length > 0) {
     out.push(`throughput change at ${bare.map((c) => `${c.cores} cores (${pct(c.throughput.change)})`).join(', ')} rests on no interval: ` +
-      'one run each side says nothing of run-to-run spread; run both with --repeat 5');
+      'an interval needs repeats on both sides (a single run says nothing of run-to-run spread); run both with --repeat 5');
   }
   return out;
 }

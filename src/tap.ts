@@ -28,6 +28,8 @@ export interface TapPoint {
 function posixPoint(step: StepResult): Pick<TapPoint, 'outcome' | 'reason'> {
   const outside = Object.entries(step.posix).filter((e): e is [string, Verdict] => (e[1]?.outside ?? 0) > 0);
   if (outside.length === 0) {
+    // The table's verdict line says such a step shows nothing either way; an `ok` here would contradict it.
+    if (step.closeVerdict?.verdict === 'unverified') return { outcome: 'skip', reason: `unverified: ${step.closeVerdict.reason ?? 'the RSTs are not proven'}` };
     const attempts = step.posix.close.attempts;
     return { outcome: 'ok', reason: `close() within POSIX in ${attempts} victim closes` };
   }

@@ -621,7 +621,7 @@ test('compare: a drop from 120 in 1e6 to 0 is BETTER, with Fisher p, Wilson side
   assert.equal(k.throughput.new, M / 2);
   assert.equal(k.throughput.change, -0.5);
   assert.equal(k.throughput.significant, undefined);
-  assert.equal(k.verdict, 'BETTER: close() outside POSIX fell from 1.2e-4 to 0 (below 3.0e-6 at 95%) (p=1.5e-36); other significant changes: close:ECONNRESET down; throughput -50.0% (no --repeat: no interval)');
+  assert.equal(k.verdict, 'BETTER: close() outside POSIX fell from 1.2e-4 to 0 (below 3.0e-6 at 95%) (p=1.5e-36); other significant changes: close:ECONNRESET down; throughput -50.0% (no interval: --repeat on both sides gives one)');
   assert.deepEqual([k.latency.close.ok.base.count, k.latency.close.ok.new.count, k.latency.close.ok.new.p50], [M - 120, M, 672]);
   assert.equal(k.latency.close.error, undefined, 'no failing close on the new side: nothing to compare');
   assert.deepEqual(c.onlyIn, { base: [], new: [] });
@@ -637,7 +637,7 @@ test('compare: a rise is WORSE; other significant rows are listed; identical run
   assert.match(k.verdict, /^WORSE: close\(\) outside POSIX rose from 0 to 3\.00% \(p=1\.5e-9\); other significant changes: close:ECONNRESET up; throughput \+0\.0% \(no --repeat: no interval\)$/);
   const same = compareResults(next, next).cores[0];
   assert.ok(same.rows.every((r) => r.pValue === 1 && !r.significant && r.difference === 0));
-  assert.equal(same.verdict, 'no significant change in close() outside POSIX (3.00% -> 3.00%, p=1.0); throughput +0.0% (no --repeat: no interval)');
+  assert.equal(same.verdict, 'no significant change in close() outside POSIX (3.00% -> 3.00%, p=1.0); throughput +0.0% (no interval: --repeat on both sides gives one)');
   const down = compareResults(next, base).cores[0];
   assert.match(down.verdict, /^BETTER: .*; other significant changes: close:ECONNRESET down;/);
 });
