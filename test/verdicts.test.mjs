@@ -634,7 +634,7 @@ test('compare: a rise is WORSE; other significant rows are listed; identical run
   const [row] = k.rows;
   assert.ok(Math.abs(row.pValue / 1.4936655762609023e-9 - 1) < 1e-6, `SciPy fisher_exact: 1.4937e-9, got ${row.pValue}`);
   assert.equal(row.difference, 30 / 1000);
-  assert.match(k.verdict, /^WORSE: close\(\) outside POSIX rose from 0 to 3\.00% \(p=1\.5e-9\); other significant changes: close:ECONNRESET up; throughput \+0\.0% \(no --repeat: no interval\)$/);
+  assert.match(k.verdict, /^WORSE: close\(\) outside POSIX rose from 0 to 3\.00% \(p=1\.5e-9\); other significant changes: close:ECONNRESET up; throughput \+0\.0% \(no interval: --repeat on both sides gives one\)$/);
   const same = compareResults(next, next).cores[0];
   assert.ok(same.rows.every((r) => r.pValue === 1 && !r.significant && r.difference === 0));
   assert.equal(same.verdict, 'no significant change in close() outside POSIX (3.00% -> 3.00%, p=1.0); throughput +0.0% (no interval: --repeat on both sides gives one)');
