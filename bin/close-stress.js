@@ -14,4 +14,12 @@ try {
   process.stderr.write(`close-stress: error: ${reason}${bisect ? ' (bisect aborted: this says nothing about the commit, exit 128)' : ''}\n`);
   process.exit(bisect ? 128 : 1);
 }
+// A reader that stopped reading (`close-stress --help | head`) is no error of
+// ours: the output it did not want is dropped, and the run still saves what it
+// measured (--json, journal, --html) and exits as it would have.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
 process.exitCode = await cli.main(process.argv);

@@ -11,6 +11,7 @@
 //     [--races same-thread,cross-thread] [--memory 1e5,1e6 | --no-memory] [--json out.json]
 //     [--lanes 16,64,256 | --no-lanes] [--lane-iterations 2e4]
 //     [--close-stress other/checkout/bin/close-stress.js] [--no-sensitivity]
+//     [--veth]   (Linux, root: trials/s over --path veth vs loopback, alternating rounds)
 //
 // Then, as root on Linux, hits per second per setting under the FreeBSD proxy
 // (scripts/sensitivity.mjs), as ratios to the naive same-thread figure.
@@ -36,6 +37,7 @@ function parseArgs(argv) {
     laneIterations: 2e4,
     json: null,
     sensitivity: true,
+    veth: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -54,6 +56,7 @@ function parseArgs(argv) {
     else if (a === '--lane-iterations') args.laneIterations = Number(next());
     else if (a === '--json') args.json = next();
     else if (a === '--no-sensitivity') args.sensitivity = false;
+    else if (a === '--veth') args.veth = true;
     else if (a === '--close-stress') cli = path.resolve(next()); // another build's bin/close-stress.js
     else throw new Error(`unknown argument ${a}`);
   }
@@ -121,9 +124,9 @@ export async function runReference(bin, cores, iterations, race) {
 }
 
 /** One close-stress run of a single step; rate from its JSON, plus the process's wall time. */
-async function runCloseStress(tmp, cores, iterations, race) {
+async function runCloseStress(tmp, cores, iterations, race, extra = []) {
   const json = path.join(tmp, 'result.json');
-  const argv = [cli, '--cores', String(cores), '--no-sweep', '--iterations', String(iterations), '--race', race, '-q', '--json', json, '--force'];
+  const argv = [cli, '--cores', String(cores), '--no-sweep', '--iterations', String(iterations), '--race', race, '-q', '--json', json, '--force', ...extra];
   const { wallNs } = await execute(process.execPath, argv, runTimeoutMs(iterations));
   const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
   return {
@@ -275,6 +278,45 @@ export function laneCostLines(rows, iterations) {
   ];
 }
 
+/**
+ * --veth: the same step over a veth pair between two namespaces and over
+ * loopback, alternating; the claim is the ratio veth / loopback trials/s
+ * (median over rounds), what the real driver path costs per trial.
+ */
+async function vethRatios(args, tmp) {
+  if (!args.veth) return [];
+  const points = [];
+  for (const race of args.races) {
+    for (const cores of args.cores) {
+      const ratios = [];
+      const rates = { loopback: [], veth: [] };
+      for (let round = 0; round < args.rounds; round++) {
+        const lo = await runCloseStress(tmp, cores, args.iterations, race);
+        const ve = await runCloseStress(tmp, cores, args.iterations, race, ['--path', 'veth']);
+        rates.loopback.push(lo.trialsPerSec);
+        rates.veth.push(ve.trialsPerSec);
+        ratios.push(ve.trialsPerSec / lo.trialsPerSec);
+      }
+      const point = { race, cores, loopbackTrialsPerSec: median(rates.loopback), vethTrialsPerSec: median(rates.veth), ratio: { min: Math.min(...ratios), median: median(ratios), max: Math.max(...ratios) } };
+      points.push(point);
+      process.stderr.write(`  veth ${race} ${cores}c: ratio ${point.ratio.median.toFixed(3)}\n`);
+    }
+  }
+  return points;
+}
+
+export function vethLines(points, iterations) {
+  if (points.length === 0) return [];
+  return [
+    '',
+    `veth vs loopback: close-stress --path veth / --path loopback trials/s, ${fmtInt(iterations)} trials per run, alternating rounds`,
+    table(
+      ['race', 'cores', 'loopback/s (med)', 'veth/s (med)', 'ratio min/med/max'],
+      points.map((p) => [p.race, String(p.cores), fmtInt(p.loopbackTrialsPerSec), fmtInt(p.vethTrialsPerSec), fmtRatio(p.ratio)]),
+    ),
+  ];
+}
+
 async function memory(args, tmp, cores) {
   const rows = [];
   for (const n of args.memory) {
@@ -299,6 +341,7 @@ async function main() {
     const points = await ratios(args, bin, tmp, failures);
     const mem = await memory(args, tmp, cpus);
     const lanes = await laneCost(args, tmp);
+    const veth = await vethRatios(args, tmp);
     const loadAfter = load();
 
     const out = [
@@ -348,10 +391,11 @@ async function main() {
           table(['setting', 'hits/s (med)', 'ratio (med)'], sens.map((r) => [r.setting, fmtInt(r.medianHitsPerSec), Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : 'n/a'])));
       }
     }
+    out.push(...vethLines(veth, args.iterations));
     process.stdout.write(out.join('\n') + '\n');
     if (args.json) {
       const machine = { cpu: os.cpus()[0]?.model, cpus, os: `${os.type()} ${os.release()}`, node: process.version };
-      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes, sensitivity: sens }, null, 2) + '\n');
+      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes, veth, sensitivity: sens }, null, 2) + '\n');
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { rstsPerReset } from './kernel.js';
 import { UsageError } from './errors.js';
 import { CALLS, PROBES } from './native.js';
 import type { RunResult } from './result.js';
@@ -101,7 +102,17 @@ export function judge(result: RunResult, rule: BisectRule): BisectVerdict {
   const unmeasured = [...new Set(rule.failOn.map((f) => f.call))].filter((call) =>
     measured.every((s) => callsMade(s.calls[call as keyof typeof s.calls]) === 0));
   if (unmeasured.length > 0) return { exitCode: BISECT_EXIT.skip, reason: `could not measure: no ${unmeasured.join('(), ')}() call was made` };
-  return { exitCode: BISECT_EXIT.good, reason: `good: ${what}: ${[...new Set(rates.map((r) => r.call))].map((call) => rulesOut(rates.filter((r) => r.call === call), rule.above)).join('; ')}` };
+  // A kernel that counted no RST for the resets says the race was never set up on this commit:
+  // "good" would clear it without a test. Counters that cannot be read prove nothing either way,
+  // and would skip every commit on such a host: those stay good, and say so.
+  const noRst = measured.find((s) => {
+    const r = s.kernel && !s.kernel.unavailable ? rstsPerReset(s.kernel, s.calls.resetClose.ok) : undefined;
+    return r !== undefined && r < 1;
+  });
+  if (noRst) return { exitCode: BISECT_EXIT.skip, reason: `could not measure: ${cores(noRst.cores)}: ${noRst.closeVerdict?.reason ?? 'the RST injection did not happen'}` };
+  const unproven = measured.find((s) => s.closeVerdict?.verdict === 'unverified');
+  const caveat = unproven ? ` (RSTs not proven: ${unproven.closeVerdict?.reason})` : '';
+  return { exitCode: BISECT_EXIT.good, reason: `good: ${what}: ${[...new Set(rates.map((r) => r.call))].map((call) => rulesOut(rates.filter((r) => r.call === call), rule.above)).join('; ')}${caveat}` };
 }
 
 /**

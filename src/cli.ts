@@ -23,6 +23,8 @@ import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type Ru
 import { run, StopSignals } from './run.js';
 import { PLACEMENTS, RESETTERS } from './placement.js';
 import { insideNetns, runInNetns } from './netns.js';
+import { NET_PATHS, vethUnavailable } from './netpath.js';
+import { parseCpuList } from './topology.js';
 import { renderTap } from './tap.js';
 import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
@@ -50,6 +52,8 @@ interface RawOptions {
   tap?: boolean;
   lanesPerCore?: string;
   netns?: boolean;
+  path?: string;
+  rpsCpus?: string;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -92,6 +96,14 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     ...(raw.netns && { netns: true }),
     ...(raw.duration !== undefined && { durationMs: parseDuration(raw.duration, '--duration') }),
   };
+  const netPath = parseChoice(raw.path ?? 'loopback', '--path', NET_PATHS);
+  if (netPath !== 'loopback') options.path = netPath;
+  const noVeth = netPath === 'veth' ? vethUnavailable() : undefined;
+  if (noVeth) throw new UsageError(noVeth);
+  if (raw.rpsCpus !== undefined) {
+    if (netPath !== 'veth') throw new UsageError('--rps-cpus needs --path veth: it sets RPS on the receiving veth end');
+    options.rpsCpus = parseRpsCpus(raw.rpsCpus);
+  }
   if (options.repeat > 1 && options.skew.kind === 'auto') {
     throw new UsageError('--repeat with --skew auto: each repeat could find another window; give the skew it found (--skew 1500ns) to repeat');
   }
@@ -117,6 +129,19 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   return options;
 }
 
+/** `--rps-cpus 0-3,8`: a non-empty CPU list within the native CPU masks. */
+function parseRpsCpus(text: string): number[] {
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(text);
+  } catch {
+    throw new UsageError(`--rps-cpus takes a CPU list such as 0-3,8, not '${text}'`);
+  }
+  if (cpus.length === 0) throw new UsageError(`--rps-cpus takes a CPU list such as 0-3,8, not '${text}'`);
+  if (cpus.some((c) => c >= MAX_CORES)) throw new UsageError(`--rps-cpus takes CPUs below ${MAX_CORES}, not '${text}'`);
+  return [...new Set(cpus)].sort((a, b) => a - b);
+}
+
 function program(): Command {
   return new Command('close-stress')
     .description(
@@ -129,11 +154,13 @@ function program(): Command {
     .option('--iterations <n>', `trials per step: 1e6, 1000000 or 1_000_000 (default: ${DEFAULT_ITERATIONS})`)
     .addOption(new Option('--race <shape>', 'same-thread: both closes back to back on one thread; cross-thread: resetter and victim threads on two CPUs released by a spin barrier').default('same-thread'))
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
-    .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback').default('4'))
+    .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback; with --path veth 198.18.0.x or 2001:2::x').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
     .option('--skew <spec>', 'delay the victim by a duration (300ns; cross-thread: negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window); same-thread: a spin between the resetting and the victim close')
     .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
     .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
+    .option('--path <path>', 'loopback, or veth (Linux, root): each lane\'s listener in one network namespace of the run\'s own, its clients in another, joined by a veth pair (default: loopback)')
+    .option('--rps-cpus <list>', '--path veth: CPUs that process packets arriving at the victim\'s veth end (RPS), as a CPU list (0-3,8) (default: RPS off)')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json or journal file')
     .option('-q, --quiet', 'no progress bars')
@@ -174,6 +201,10 @@ function refuseRepeatedFlags(cmd: Command): void {
 function usageMessage(err: CommanderError, cmd: Command): string {
   const text = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
   if (err.code === 'commander.excessArguments') {
+    // `--cores --iterations 1e5`: commander takes the next flag as the value, and the flag's own value is then the stray argument.
+    const flags = new Set(cmd.options.map((o) => o.long));
+    const swallower = cmd.options.find((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli' && flags.has(String(cmd.getOptionValue(o.attributeName()))));
+    if (swallower) return `${swallower.long} needs a value, not the flag '${String(cmd.getOptionValue(swallower.attributeName()))}'`;
     return `unexpected argument '${cmd.args[0] ?? ''}': close-stress takes only flags (see --help)`;
   }
   return text;

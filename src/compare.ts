@@ -102,6 +102,9 @@ const MUST_MATCH: Array<{ flag: string; get: (r: RunResult) => unknown }> = [
   { flag: '--race', get: (r) => r.options.race },
   { flag: '--reset-side', get: (r) => r.options.resetSide },
   { flag: '--family', get: (r) => r.options.family },
+  // A veth RST is received by a driver and NET_RX on its own timing, unlike loopback's.
+  { flag: '--path', get: (r) => r.options.path ?? 'loopback' },
+  { flag: '--rps-cpus', get: (r) => (r.options.rpsCpus ?? []).join(',') || 'off' },
   { flag: '--probe', get: (r) => (r.options.probes ?? []).join(',') || 'none' },
   { flag: '--lanes-per-core', get: (r) => r.options.lanesPerCore ?? 1 },
   { flag: '--skew', get: (r) => JSON.stringify(r.options.skew ?? { kind: 'none' }) },
@@ -241,7 +244,7 @@ function verdict(c: Omit<CoreComparison, 'verdict' | 'judgement'>): string {
     parts.push(`other significant changes: ${others.map((r) => `${r.call}:${r.outcome} ${r.difference > 0 ? 'up' : 'down'}`).join(', ')}`);
   }
   const t = c.throughput;
-  parts.push(`throughput ${pct(t.change)}${t.significant === undefined ? ' (no --repeat: no interval)' : t.significant ? ' (intervals apart)' : ' (within noise)'}`);
+  parts.push(`throughput ${pct(t.change)}${t.significant === undefined ? ' (no interval: --repeat on both sides gives one)' : t.significant ? ' (intervals apart)' : ' (within noise)'}`);
   return parts.join('; ');
 }
 
@@ -287,7 +290,7 @@ function warnings(base: RunResult, next: RunResult, cores: CoreComparison[], lab
   const bare = cores.filter((c) => c.throughput.significant === undefined && c.throughput.change !== 0);
   if (bare.length > 0) {
     out.push(`throughput change at ${bare.map((c) => `${c.cores} cores (${pct(c.throughput.change)})`).join(', ')} rests on no interval: ` +
-      'one run each side says nothing of run-to-run spread; run both with --repeat 5');
+      'an interval needs repeats on both sides (a single run says nothing of run-to-run spread); run both with --repeat 5');
   }
   return out;
 }

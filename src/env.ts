@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { Platform } from './native.js';
+import type { VethRecord } from './netpath.js';
 import { readTopology, type Topology } from './topology.js';
 
 export interface Environment {
@@ -18,6 +19,8 @@ export interface Environment {
    * can change what close() returns); name -> value, empty when none was set.
    */
   preload?: Record<string, string>;
+  /** --path veth: the namespaces, veth ends, addresses and RPS of the run (absent: loopback). */
+  netPath?: VethRecord;
 }
 
 /** Loader variables that inject libraries or redirect symbol lookup: glibc/musl, FreeBSD rtld, macOS dyld. */

@@ -1,5 +1,6 @@
 import type { RunResult, StepResult } from './result.js';
 import { describeTopology } from './topology.js';
+import { describePath, scopeText } from './netpath.js';
 import { netRxShare } from './softirq.js';
 import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
 import { fmtAskedSkew, fmtInt, fmtRate as fmtTextRate } from './format.js';
@@ -522,6 +523,8 @@ export function describeOptions(o: Partial<Options>): string {
     ['--race', o.race],
     ['--reset-side', o.resetSide],
     ['--family', o.family],
+    ['--path', o.path === 'veth' ? 'veth' : undefined],
+    ['--rps-cpus', o.rpsCpus?.join(',')],
     ['--probe', o.probes && o.probes.length > 0 ? o.probes.join(',') : undefined],
     ['--skew', skewFlag(o.skew)],
     ['--repeat', o.repeat !== undefined && o.repeat > 1 ? o.repeat : undefined],
@@ -538,6 +541,7 @@ function environmentTable(series: Series[]): string {
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
     ['topology', (r) => (r.environment.topology ? describeTopology(r.environment.topology) + r.environment.topology.notes.map((n) => `; ${n}`).join('') : 'not recorded')],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
+    ['path', (r) => describePath(r.options.path, r.options.family, r.environment.netPath)],
     ['options', (r) => describeOptions(r.options)],
     ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, ${r.environment.node ? `node ${r.environment.node}` : 'C core alone, without Node'}, host ${r.environment.hostname}`],
     ['time', (r) => `${r.startedAt} → ${r.finishedAt}`],
@@ -598,7 +602,7 @@ function stepsTable(series: Series[]): string {
   const counter = series.flatMap((s) => s.result.steps).find((st) => st.kernel?.rstCounter)?.kernel;
   return dataTable('Per step', head, rows, series.length > 1, [0, 11, 12]) +
     '<p class="note">' + esc(
-      'Kernel RSTs per resetting close: ' + (counter?.rstCounter ? `the kernel's ${counter.rstCounter.name} counter (${counter.source}, machine-wide: other traffic adds to it) over the step, per resetting close; below 1 means the RST injection did not happen and the step is not evidence.` : 'no RST counter was read on this system.') +
+      'Kernel RSTs per resetting close: ' + (counter?.rstCounter ? `the kernel's ${counter.rstCounter.name} counter (${counter.source}, ${scopeText(counter.scope)}) over the step, per resetting close; below 1 means the RST injection did not happen and the step is not evidence.` : 'no RST counter was read on this system.') +
       ' After a failed victim close(): fd released = the descriptor was gone (a retry would close another one), retained = still open, reused = already taken by another thread\'s descriptor.',
     ) + '</p>';
 }

@@ -62,13 +62,13 @@ export function parseInjectOptions(raw: RawInjectOptions, command: string[], err
   if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} are two modes: give one`);
   if (raw.seed !== undefined && raw.probability === undefined) throw new UsageError('--seed needs --probability');
   let mode: InjectMode = { kind: 'every', n: 1 };
-  if (raw.every !== undefined) mode = { kind: 'every', n: parseCount(raw.every, '--every') };
+  if (raw.every !== undefined) mode = { kind: 'every', n: parseCount(raw.every, '--every', 'such as 10') };
   if (raw.probability !== undefined) {
     const p = Number(raw.probability);
     if (!/^[0-9.e+-]+$/i.test(raw.probability.trim()) || !(p > 0 && p <= 1)) {
       throw new UsageError(`--probability takes a number above 0 and at most 1 (0.5, 1e-3), not '${raw.probability}'`);
     }
-    const seed = raw.seed === undefined ? 1 : parseCount(raw.seed, '--seed');
+    const seed = raw.seed === undefined ? 1 : parseCount(raw.seed, '--seed', 'such as 42');
     mode = { kind: 'probability', p, seed };
   }
   if (raw.race !== undefined) mode = { kind: 'race', windowNs: parseWindow(raw.race) };
@@ -94,9 +94,16 @@ function modeEnv(mode: InjectMode): string {
 }
 
 export function describeMode(mode: InjectMode): string {
-  if (mode.kind === 'every') return mode.n === 1 ? 'every eligible close' : `every ${mode.n}th eligible close`;
+  if (mode.kind === 'every') return mode.n === 1 ? 'every eligible close' : `every ${ordinal(mode.n)} eligible close`;
   if (mode.kind === 'probability') return `eligible closes with probability ${mode.p} (seed ${mode.seed})`;
   return `race-timed: closes of connected sockets wait ${fmtNs(mode.windowNs)}; fails those reset meanwhile (emulation)`;
+}
+
+/** 2nd, 3rd, 11th, 21st. */
+function ordinal(n: number): string {
+  const teen = Math.floor(n / 10) % 10 === 1;
+  const suffix = teen ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }
 
 function fmtNs(ns: number): string {

@@ -3,8 +3,8 @@ import { native, type TcpCounters } from './native.js';
 /** Deltas of the kernel's own machine-wide TCP counters over one step. */
 export interface KernelCheck {
   source: string;
-  /** Machine-wide: other traffic on this host adds to every delta. */
-  scope: 'machine';
+  /** machine: other traffic on this host adds to every delta; netns (--path veth): the resetting namespace, only this run's connections. */
+  scope: 'machine' | 'netns';
   deltas: Record<string, number>;
   /** The counter read as "RSTs sent", and what it really counts on this OS. */
   rstCounter?: { name: string; meaning: string };
@@ -33,19 +33,20 @@ const RST_COUNTERS = ['OutRsts', 'tcps_drops', 'tcps_sndctrl'];
 
 const PREFIX = "cannot read the kernel's TCP counters: ";
 
-export function readCounters(): CounterRead {
+/** procNetDir: another namespace's /proc/PID/net (--path veth), else this process's. */
+export function readCounters(procNetDir?: string): CounterRead {
   try {
-    return native().tcpCounters();
+    return procNetDir === undefined ? native().tcpCounters() : native().tcpCounters(procNetDir);
   } catch (err) {
     const message = (err as Error).message;
     return { unavailable: message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message };
   }
 }
 
-export function kernelCheck(before: CounterRead, after: CounterRead): KernelCheck {
+export function kernelCheck(before: CounterRead, after: CounterRead, scope: KernelCheck['scope'] = 'machine'): KernelCheck {
   if ('unavailable' in after || 'unavailable' in before) {
     const why = 'unavailable' in after ? after.unavailable : (before as { unavailable: string }).unavailable;
-    return { source: 'source' in after ? after.source : 'none', scope: 'machine', deltas: {}, unavailable: why, reads: 1 };
+    return { source: 'source' in after ? after.source : 'none', scope, deltas: {}, unavailable: why, reads: 1 };
   }
   const deltas: Record<string, number> = {};
   for (const [name, value] of Object.entries(after.counters)) {
@@ -55,7 +56,7 @@ export function kernelCheck(before: CounterRead, after: CounterRead): KernelChec
   const rst = RST_COUNTERS.find((n) => n in deltas);
   return {
     source: after.source,
-    scope: 'machine',
+    scope,
     deltas,
     ...(rst && { rstCounter: { name: rst, meaning: after.meanings[rst] ?? '' } }),
     reads: 1,

@@ -37,6 +37,30 @@ function journal(file: string): RunResult {
   }
 }
 
+function parses(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a file that is not JSON, and whose first line is not a journal record, cannot be read. */
+function unreadable(file: string, text: string, why: string): string {
+  if (text.trim() === '') return `${file}: empty, not a close-stress result or journal`;
+  if (/^\s*\{\s*"type":\s*"run"/.test(text)) {
+    return `${file}: a close-stress journal cut off inside its header after ${text.length} bytes: no step was recorded`;
+  }
+  // A result is one pretty-printed object (first line a lone '{'), or one line when compacted (jq -c).
+  const result = /^\s*\{\s*"schema":\s*"close-stress\/result"/.test(text);
+  if (result || /^\s*\{\s*$/.test(text.slice(0, text.indexOf('\n') + 1 || undefined))) {
+    const what = result ? 'a close-stress result' : 'a JSON document';
+    return `${file}: ${what} cut off after ${text.length} bytes, a truncated result (${why}); a run's journal (<--json>.jsonl) keeps its finished steps`;
+  }
+  return `${file}: not a close-stress result or journal (not JSON: ${why})`;
+}
+
 /** A saved run, from a --json result or a .jsonl journal (told apart by content, not name). */
 export function loadRun(file: string): RunResult {
   let text: string;
@@ -49,18 +73,17 @@ export function loadRun(file: string): RunResult {
   try {
     whole = JSON.parse(text);
   } catch (err) {
-    // A journal is one object per line; a result is one pretty-printed object
-    // whose first line is a lone '{'. Such a file that does not parse was cut
-    // off (a full disk, a copy stopped half-way), and it must say so.
-    if (/^\s*\{\s*$/.test(text.slice(0, text.indexOf('\n') + 1 || undefined))) {
-      const what = /^\s*\{\s*"schema":\s*"close-stress\/result"/.test(text) ? 'a close-stress result' : 'a JSON document';
-      throw new UsageError(`${file}: ${what} cut off after ${text.length} bytes, a truncated result (${(err as Error).message}); a run's journal (<--json>.jsonl) keeps its finished steps`);
-    }
+    // A journal is one object per line, so its first line parses on its own.
+    // A file whose first line does not was cut off (a full disk, a copy
+    // stopped half-way) or is no run at all, and must say which, not that a
+    // journal header is missing.
+    const first = text.slice(0, text.indexOf('\n') + 1 || undefined);
+    if (!parses(first)) throw new UsageError(unreadable(file, text, (err as Error).message.replace(/\s+/g, ' ')));
     return journal(file);
   }
   if (!isObject(whole)) throw new UsageError(`${file}: not a close-stress result (not a JSON object)`);
   const r = whole as Partial<RunResult> & { type?: string };
   if (r.type === 'run') return journal(file); // a journal cut off after its header
-  if (r.schema !== SCHEMA) throw new UsageError(`${file}: not a close-stress result (schema '${String(r.schema)}')`);
+  if (r.schema !== SCHEMA) throw new UsageError(`${file}: not a close-stress result (${r.schema === undefined ? 'no schema field' : `schema '${String(r.schema)}'`})`);
   return checked(file, r as RunResult);
 }

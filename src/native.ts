@@ -61,6 +61,10 @@ export interface LaneConfig {
   probes: number;
   /** Cross-thread delay: > 0 delays the victim, < 0 the resetter. */
   skewNs: number;
+  /** --path veth: /proc/PID/ns/net to make the listener in, then to run the trials in; the listener's address. */
+  listenNetns?: string;
+  clientNetns?: string;
+  listenAddr?: string;
 }
 
 /** The kernel's TCP counters, machine-wide: other traffic on the host counts too. */
@@ -80,7 +84,7 @@ interface Binding {
   planLanes(lanes: number, crossThread: boolean, allowedCpus: number[], canPin: boolean): Array<{ cpu: number; resetCpu: number }>;
   runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
   /** Throws (code = errno name; message says why, e.g. a struct tcpstat layout this build does not know). */
-  tcpCounters(): TcpCounters;
+  tcpCounters(procNetDir?: string): TcpCounters;
   /** RLIMIT_NOFILE; Infinity when unlimited. */
   fdLimit(): { soft: number; hard: number };
   /** A sysctl's raw bytes; null where the name is unknown or the OS has no sysctl (Linux). */
@@ -144,4 +148,4 @@ export const SIDE_CODES = { server: 0, client: 1 } as const;
 export const CALLS = ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;
-export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread'] as const;
+export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread', 'netns'] as const;

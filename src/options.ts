@@ -34,6 +34,10 @@ export interface Options {
   netns?: boolean;
   /** --lanes-per-core K: K lanes on each CPU of a step, pinned K to each (default 1). */
   lanesPerCore?: number;
+  /** --path: where the packets go; absent in older results, which all ran over loopback. */
+  path?: 'loopback' | 'veth';
+  /** --rps-cpus, --path veth: CPUs that process packets arriving at the victim's veth end (RPS). */
+  rpsCpus?: number[];
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */
   repeat: number;
   /** --duration: each run of a step lasts this long instead of `iterations` trials. */

@@ -6,6 +6,7 @@ import type { Plan, StepPlan } from './plan.js';
 import type { LaneTask } from './worker.js';
 import { StepMemory } from './memory.js';
 import { RunError } from './errors.js';
+import type { LaneNet } from './netpath.js';
 
 /**
  * One worker thread per lane, started once for the whole run and sized for
@@ -14,7 +15,8 @@ import { RunError } from './errors.js';
 export class LanePool {
   private readonly piscina: Piscina;
 
-  constructor(plan: Plan) {
+  /** --path veth: the namespaces and address every lane's config carries. */
+  constructor(plan: Plan, private readonly laneNet?: LaneNet) {
     this.piscina = new Piscina({
       filename: fileURLToPath(new URL('./worker.js', import.meta.url)),
       minThreads: plan.maxLanes,
@@ -49,6 +51,7 @@ export class LanePool {
             resetCpu: lane.resetCpu,
             probes,
             skewNs,
+            ...this.laneNet,
           },
         };
         // A lane that throws never reaches the start gate: stop the others

@@ -8,6 +8,7 @@ import { callsMade, failedShare, sumCounts, type Outcomes, type SkewStats } from
 import { percentiles, PERCENTILES } from './latency.js';
 import type { Options } from './options.js';
 import { describeTopology } from './topology.js';
+import { describePath, scopeText } from './netpath.js';
 import { netRxShare, type NetRxShare } from './softirq.js';
 
 function stepLength(options: Options): string {
@@ -86,7 +87,7 @@ export function renderTable(result: RunResult): string {
   const out: string[] = [
     `${env.tool.name} ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
-      `IPv${options.family} loopback; ${stepLength(options)}`,
+      `${describePath(options.path, options.family, env.netPath)}; ${stepLength(options)}`,
     ...(options.netns ? ['network: a private namespace (--netns) with RPS on its lo: loopback input, the RST included, is processed from another CPU\'s backlog (a Linux stand-in for FreeBSD\'s netisr)'] : []),
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
       (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'
@@ -173,7 +174,7 @@ function kernelSection(result: RunResult): string[] {
   const per = steps.map((s) => ({ s, r: rstsPerReset(s.kernel, s.calls.resetClose.ok) }));
   const out = [
     ...gone,
-    `kernel (${first.source}, machine-wide: other traffic adds to it): ${counter.name} per resetting close: ` +
+    `kernel (${first.source}, ${scopeText(first.scope)}): ${counter.name} per resetting close: ` +
       per.map(({ s, r }) => `${stepName(s)} ${r === undefined ? '-' : r.toFixed(2)}`).join(', '),
   ];
   if (counter.name !== 'OutRsts' && counter.meaning) out.push(`  (${counter.name}: ${counter.meaning})`);

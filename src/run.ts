@@ -11,6 +11,7 @@ import type { Progress } from './progress.js';
 import { raceOf, stepResult, withScaling, type RunResult, type StepResult } from './result.js';
 import { rstsPerReset } from './kernel.js';
 import { JournalWriter } from './journal.js';
+import { VethPath } from './netpath.js';
 import { measureStep } from './repeat.js';
 import type { StepContext } from './step.js';
 import { stepFailure, type StepTally } from './tally.js';
@@ -87,6 +88,15 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   const environment = captureEnvironment(platform);
   const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores) * (options.lanesPerCore ?? 1)), environment.topology);
   if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
+  // Before the journal opens, so its header records the namespaces; nothing is measured yet, so a failure is a plain error.
+  let veth: VethPath | undefined;
+  if (options.path === 'veth') {
+    const opened = await VethPath.open(options.family, options.resetSide, options.rpsCpus);
+    veth = opened.path;
+    for (const owner of opened.removed) log.warn({ event: 'stale-netns', owner }, `removed the network namespaces left by run ${owner}, which is gone`);
+    environment.netPath = veth.record;
+    log.info({ event: 'veth', netPath: veth.record }, 'veth pair ready');
+  }
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
   const race = raceOf(options);
@@ -126,11 +136,12 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   let current: StepMemory | undefined;
   signals.onStop(() => current?.stop());
 
-  const pool = new LanePool(plan);
+  const pool = new LanePool(plan, veth?.laneNet());
   const ctx: StepContext = {
     pool, platform, layout, options, progress,
     onMemory: (m) => { current = m; },
     stopping: () => signals.received !== undefined,
+    ...(veth && { countersDir: veth.countersDir(), vethPackets: () => veth!.readPackets() }),
   };
   try {
     for (const step of plan.steps) {
@@ -153,6 +164,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   } finally {
     progress.stop();
     await pool.close();
+    veth?.close();
     await testFinishDelay();
   }
   if (signals.received) return outcome(finish('interrupted', `stopped by ${signals.received}`), SIGNAL_EXIT[signals.received]);

@@ -9,6 +9,7 @@ import type { Progress } from './progress.js';
 import { tallyStep, type StepTally } from './tally.js';
 import { giveUpWhenNothingConnects } from './watchdog.js';
 import { netRxDelta, readNetRx } from './softirq.js';
+import { addVethPackets, type VethPackets } from './netpath.js';
 
 /** Everything one measurement needs; built once per run. */
 export interface StepContext {
@@ -21,6 +22,10 @@ export interface StepContext {
   onMemory(memory: StepMemory | undefined): void;
   /** True once the run was asked to stop. */
   stopping(): boolean;
+  /** --path veth: the resetting namespace's /proc/PID/net, where the RSTs are counted. */
+  countersDir?: string;
+  /** --path veth: both veth ends' packet counters now. */
+  vethPackets?: () => VethPackets;
 }
 
 export interface Measurement {
@@ -48,17 +53,23 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
   ctx.progress.startStep(step, memory, trials, detail, ctx.options.durationMs);
   try {
     const handedNs = process.hrtime.bigint();
-    const before = readCounters();
+    const before = readCounters(ctx.countersDir);
+    const packetsBefore = ctx.vethPackets?.();
     const rxBefore = readNetRx(ctx.platform.os);
     const stopWatching = giveUpWhenNothingConnects(step, memory, ctx.platform);
     const failedLanes = await ctx.pool.runStep(step, memory, ctx.options, skewNs).finally(stopWatching);
     const rx = netRxDelta(rxBefore, readNetRx(ctx.platform.os));
-    const after = readCounters();
+    const after = readCounters(ctx.countersDir);
+    const packetsAfter = ctx.vethPackets?.();
     const withSkew = ctx.options.race === 'cross-thread' || ctx.options.skew.kind !== 'none';
     const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes, withSkew);
-    tally.kernel = kernelCheck(before, after);
+    tally.kernel = kernelCheck(before, after, ctx.countersDir === undefined ? 'machine' : 'netns');
     if (step.placement !== undefined) tally.placement = step.placement;
     if (rx) tally.netRx = rx;
+    if (packetsBefore && packetsAfter) {
+      const neg = (x: VethPackets['listen']) => ({ device: x.device, rxPackets: -x.rxPackets, txPackets: -x.txPackets });
+      tally.vethPackets = addVethPackets(packetsAfter, { listen: neg(packetsBefore.listen), client: neg(packetsBefore.client) });
+    }
     const started = startup(handedNs, memory.firstStartNs());
     if (started) tally.startup = started;
     ctx.progress.endStep(tally.trials);

@@ -4,6 +4,7 @@ import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from './native
 export type Naming = Pick<Platform, 'errnoNames'>;
 import type { StepMemory } from './memory.js';
 import { mergeKernelChecks, type KernelCheck } from './kernel.js';
+import { addVethPackets, type VethPackets } from './netpath.js';
 import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
 import { mergeHistograms } from './latency.js';
@@ -119,6 +120,8 @@ export interface StepTally {
   placement?: string;
   /** Receive-side network work per CPU over the step (machine-wide): where the RSTs were processed. */
   netRx?: NetRxWork;
+  /** --path veth: packets through both veth ends over the step (/proc/PID/net/dev in each namespace): proof the trials crossed the pair. */
+  vethPackets?: VethPackets;
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -375,6 +378,7 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     if (kernel) out.kernel = kernel;
     else delete out.kernel;
     if (out.netRx && t.netRx) mergeNetRx(out.netRx, t.netRx);
+    if (out.vethPackets && t.vethPackets) out.vethPackets = addVethPackets(out.vethPackets, t.vethPackets);
   }
   return out;
 }

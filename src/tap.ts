@@ -28,6 +28,8 @@ export interface TapPoint {
 function posixPoint(step: StepResult): Pick<TapPoint, 'outcome' | 'reason'> {
   const outside = Object.entries(step.posix).filter((e): e is [string, Verdict] => (e[1]?.outside ?? 0) > 0);
   if (outside.length === 0) {
+    // The table's verdict line says such a step shows nothing either way; an `ok` here would contradict it.
+    if (step.closeVerdict?.verdict === 'unverified') return { outcome: 'skip', reason: `unverified: ${step.closeVerdict.reason ?? 'the RSTs are not proven'}` };
     const attempts = step.posix.close.attempts;
     return { outcome: 'ok', reason: `close() within POSIX in ${attempts} victim closes` };
   }
@@ -61,7 +63,7 @@ export function tapPoints(result: RunResult, rule?: BisectRule): TapPoint[] {
 }
 
 /** The figures a CI log shows under a test point, named as in the JSON result. */
-function figures(step: StepResult, reason: string): Record<string, unknown> {
+function figures(step: StepResult, reason: string, path: string | undefined): Record<string, unknown> {
   const verdicts = Object.fromEntries(
     Object.entries(step.posix)
       .filter((e): e is [string, Verdict] => e[1] !== undefined && (e[0] === 'close' || step.probes.includes(e[0])))
@@ -78,6 +80,7 @@ function figures(step: StepResult, reason: string): Record<string, unknown> {
     verdict: reason,
     cores: step.cores,
     ...(step.placement !== undefined && step.placement !== 'linear' && { placement: step.placement }),
+    path: path ?? 'loopback',
     threads: step.threads,
     oversubscribed: step.oversubscribed,
     trials: step.trials,
@@ -119,7 +122,7 @@ export function renderTap(result: RunResult, rule?: BisectRule): { text: string;
     points.forEach((p, i) => {
       const head = `${p.outcome === 'not ok' ? 'not ok' : 'ok'} ${i + 1} - ${coresText(p.cores, p.placement)}`;
       lines.push(p.outcome === 'skip' ? `${head} # SKIP ${clean(p.reason)}` : `${head}: ${clean(p.reason)}`);
-      if (p.step) lines.push(...yamlBlock(figures(p.step, p.reason)));
+      if (p.step) lines.push(...yamlBlock(figures(p.step, p.reason, result.options.path)));
     });
   }
   lines.push(`# Totals: pass:${passed} fail:${failed} xfail:0 xpass:0 skip:${skipped} error:0`);

@@ -39,3 +39,11 @@ test('the bench\'s lane-cost table gives RSS and start-up per lane and their rat
   assert.match(text, /^ +16 +160 +10\.00 +1\.00 +1000 +320 +20\.00 +1\.00 +1,000$/m);
   assert.match(text, /^ +64 +320 +5\.00 +0\.50 +2000 +2560 +40\.00 +2\.00 +500$/m, '64 lanes: half the RSS per lane, twice the start-up per lane');
 });
+
+test('the bench\'s veth section gives loopback and veth trials/s and their ratio per point', async () => {
+  const { vethLines } = await import('../scripts/bench.mjs');
+  assert.deepEqual(vethLines([], 1e5), [], 'nothing without --veth');
+  const text = vethLines([{ race: 'same-thread', cores: 2, loopbackTrialsPerSec: 40000, vethTrialsPerSec: 30000, ratio: { min: 0.7, median: 0.75, max: 0.8 } }], 1e5).join('\n');
+  assert.match(text, /--path veth \/ --path loopback trials\/s, 100,000 trials per run/);
+  assert.match(text, /^same-thread +2 +40,000 +30,000 +0\.700 \/ 0\.750 \/ 0\.800$/m);
+});

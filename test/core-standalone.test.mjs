@@ -133,6 +133,16 @@ test('a journal whose counters layout version this close-stress does not know is
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
 
+test('a journal written before the lane stage "netns" existed (--path veth) still reads and reports', { skip }, (t) => {
+  const { file, records } = coreJournal(t, ['--cores', '1', '--iterations', '100']);
+  assert.equal(records[0].layout.laneStageNames.at(-1), 'netns');
+  records[0].layout.laneStageNames = records[0].layout.laneStageNames.slice(0, -1);
+  writeFileSync(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  const r = runCli(['report', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^verdict: /m);
+});
+
 test('--journal refuses to replace a file without --force; without it the journal goes to stdout', { skip }, (t) => {
   const file = path.join(tempDir(t), 'run.jsonl');
   const r = runCore(['--cores', '1', '--iterations', '200', '--journal', file]);

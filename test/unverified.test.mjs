@@ -122,3 +122,18 @@ test('on FreeBSD a missing RST shows in tcps_drops, not hidden by the SYNs tcps_
   const sent = stepResult(tally({ kernel: { ...kernel, deltas: { ...kernel.deltas, tcps_drops: 2000 } } }), { type: 'FreeBSD', release: '15.0-RELEASE' });
   assert.equal(sent.closeVerdict.verdict, 'within POSIX');
 });
+
+test('bisect skips (125), never calls good, a commit whose kernel counted no RST for the resets; unreadable counters stay good and say so', async () => {
+  const { judge, BISECT_EXIT } = await import('../dist/bisect.js');
+  const rule = { failOn: [{ call: 'close', errno: 'ECONNRESET' }], above: 0 };
+  const noRst = judge(run([stepResult(tally({ rsts: 0 }), LINUX)]), rule);
+  assert.equal(noRst.exitCode, BISECT_EXIT.skip);
+  assert.match(noRst.reason, /^could not measure: 1 core: the kernel counted 0\.00 OutRsts per resetting close: the RST injection did not happen$/);
+  assert.equal(judge(run([stepResult(tally({ rsts: 1000 }), LINUX)]), rule).exitCode, BISECT_EXIT.good);
+  const kernel = { source: 'sysctl net.inet.tcp.stats', scope: 'machine', deltas: {}, unavailable: 'no known layout' };
+  const unreadable = judge(run([stepResult(tally({ kernel }), LINUX)]), rule);
+  assert.equal(unreadable.exitCode, BISECT_EXIT.good);
+  assert.match(unreadable.reason, /\(RSTs not proven: kernel counters unavailable \(no known layout\), so the RSTs are not proven\)$/);
+  // An ECONNRESET is evidence by itself: bad even without an RST counted.
+  assert.equal(judge(run([stepResult(tally({ rsts: 0, econnreset: 3 }), LINUX)]), rule).exitCode, BISECT_EXIT.bad);
+});

@@ -771,7 +771,7 @@ test('compare: a drop from 120 in 1e6 to 0 is BETTER, with Fisher p, Wilson side
   assert.equal(k.throughput.new, M / 2);
   assert.equal(k.throughput.change, -0.5);
   assert.equal(k.throughput.significant, undefined);
-  assert.equal(k.verdict, 'BETTER: close() outside POSIX fell from 1.2e-4 to 0 (below 3.0e-6 at 95%) (p=1.5e-36); other significant changes: close:ECONNRESET down; throughput -50.0% (no --repeat: no interval)');
+  assert.equal(k.verdict, 'BETTER: close() outside POSIX fell from 1.2e-4 to 0 (below 3.0e-6 at 95%) (p=1.5e-36); other significant changes: close:ECONNRESET down; throughput -50.0% (no interval: --repeat on both sides gives one)');
   assert.deepEqual([k.latency.close.ok.base.count, k.latency.close.ok.new.count, k.latency.close.ok.new.p50], [M - 120, M, 672]);
   assert.equal(k.latency.close.error, undefined, 'no failing close on the new side: nothing to compare');
   assert.deepEqual(c.onlyIn, { base: [], new: [] });
@@ -784,10 +784,10 @@ test('compare: a rise is WORSE; other significant rows are listed; identical run
   const [row] = k.rows;
   assert.ok(Math.abs(row.pValue / 1.4936655762609023e-9 - 1) < 1e-6, `SciPy fisher_exact: 1.4937e-9, got ${row.pValue}`);
   assert.equal(row.difference, 30 / 1000);
-  assert.match(k.verdict, /^WORSE: close\(\) outside POSIX rose from 0 to 3\.00% \(p=1\.5e-9\); other significant changes: close:ECONNRESET up; throughput \+0\.0% \(no --repeat: no interval\)$/);
+  assert.match(k.verdict, /^WORSE: close\(\) outside POSIX rose from 0 to 3\.00% \(p=1\.5e-9\); other significant changes: close:ECONNRESET up; throughput \+0\.0% \(no interval: --repeat on both sides gives one\)$/);
   const same = compareResults(next, next).cores[0];
   assert.ok(same.rows.every((r) => r.pValue === 1 && !r.significant && r.difference === 0));
-  assert.equal(same.verdict, 'no significant change in close() outside POSIX (3.00% -> 3.00%, p=1.0); throughput +0.0% (no --repeat: no interval)');
+  assert.equal(same.verdict, 'no significant change in close() outside POSIX (3.00% -> 3.00%, p=1.0); throughput +0.0% (no interval: --repeat on both sides gives one)');
   const down = compareResults(next, base).cores[0];
   assert.match(down.verdict, /^BETTER: .*; other significant changes: close:ECONNRESET down;/);
 });
@@ -1050,9 +1050,9 @@ test('bisect judges each step on its own: a regression at 16 cores is not dilute
   const r = result([tally({ cores: 1, ok: M }), tally({ cores: 16, ok: 999, errors: { ECONNRESET: 1 } })]);
   assert.deepEqual(judge(r, rule()), { exitCode: 1, reason: 'bad: 16 cores: close() errors outside POSIX: 1 in 1000 close() calls (1.00e-3 > 0)' });
   assert.deepEqual(judge(r, rule([{ call: 'close', errno: 'ECONNRESET' }])), { exitCode: 1, reason: 'bad: 16 cores: close:ECONNRESET: 1 in 1000 close() calls (1.00e-3 > 0)' });
-  assert.deepEqual(judge(r, rule([], 1e-3)), { exitCode: 0, reason: 'good: close() errors outside POSIX: 1 in 1,001,000 close() calls; highest step 16 cores: 1.00e-3 (95% up to 5.6e-3), at or below 0.001' }, 'at the threshold is not above it');
+  assert.deepEqual(judge(r, rule([], 1e-3)), { exitCode: 0, reason: 'good: close() errors outside POSIX: 1 in 1,001,000 close() calls; highest step 16 cores: 1.00e-3 (95% up to 5.6e-3), at or below 0.001 (RSTs not proven: no kernel counters were recorded, so the RSTs are not proven)' }, 'at the threshold is not above it (these synthetic steps have no kernel counters: said)');
   assert.equal(judge(r, rule([], 0.9e-3)).exitCode, 1);
-  assert.deepEqual(judge(r, rule([{ call: 'close', errno: 'EPIPE' }])), { exitCode: 0, reason: 'good: close:EPIPE: 0 in 1,001,000 close() calls: rate below 3.0e-6 at 95%; each step below 3.0e-3 (fewest: 1,000 at 16 cores)' });
+  assert.deepEqual(judge(r, rule([{ call: 'close', errno: 'EPIPE' }])), { exitCode: 0, reason: 'good: close:EPIPE: 0 in 1,001,000 close() calls: rate below 3.0e-6 at 95%; each step below 3.0e-3 (fewest: 1,000 at 16 cores) (RSTs not proven: no kernel counters were recorded, so the RSTs are not proven)' });
 });
 
 test('bisect: an errno POSIX allows is not counted unless listed; listed errnos of one call add up over that call', () => {

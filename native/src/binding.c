@@ -145,6 +145,20 @@ static int get_int(napi_env env, napi_value obj, const char *key, int *out) {
     return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
 }
 
+/* 0 with *out NULL when the key is absent or undefined, 0 with *out = buf
+ * for a string that fits, -1 otherwise. */
+static int get_str(napi_env env, napi_value obj, const char *key, char *buf, size_t size, const char **out) {
+    napi_value v;
+    napi_valuetype t;
+    size_t len = 0;
+    *out = NULL;
+    if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
+    if (t == napi_undefined) return 0;
+    if (t != napi_string || napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len + 1 >= size) return -1;
+    *out = buf;
+    return 0;
+}
+
 /* runLane(memory: BigUint64Array, stepOffset, laneOffset, config): blocks
  * the calling (worker) thread until the step is done or stopped. */
 static napi_value run_lane(napi_env env, napi_callback_info info) {
@@ -189,6 +203,14 @@ static napi_value run_lane(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, NULL, "config needs probes (bit set) and skewNs (ns, |skew| <= 1e12)");
         return NULL;
     }
+    /* Optional strings (--path veth): absent or undefined leaves them NULL. */
+    char listen_ns[256], client_ns[256], listen_addr[64];
+    if (get_str(env, argv[3], "listenNetns", listen_ns, sizeof listen_ns, &cfg.listen_netns) ||
+        get_str(env, argv[3], "clientNetns", client_ns, sizeof client_ns, &cfg.client_netns) ||
+        get_str(env, argv[3], "listenAddr", listen_addr, sizeof listen_addr, &cfg.listen_addr)) {
+        napi_throw_type_error(env, NULL, "config listenNetns, clientNetns, listenAddr must be short strings");
+        return NULL;
+    }
     char *base = data;
     cfg.probes = (unsigned)probes;
     cfg.skew_ns = (int64_t)skew;
@@ -201,10 +223,25 @@ static napi_value run_lane(napi_env env, napi_callback_info info) {
 
 /* tcpCounters(): the kernel's machine-wide TCP counters now; callers diff two reads. */
 static napi_value tcp_counters(napi_env env, napi_callback_info info) {
-    (void)info;
+    size_t argc = 1;
+    napi_value argv[1];
+    CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     struct cs_tcp_counter list[CS_TCP_COUNTERS_MAX];
     const char *source = "";
-    int n = cs_tcp_counters(list, CS_TCP_COUNTERS_MAX, &source);
+    /* tcpCounters(procNetDir?): another namespace's /proc/PID/net (--path veth). */
+    char dir[256];
+    const char *at = NULL;
+    if (argc >= 1) {
+        napi_value holder;
+        CHECK(env, napi_create_object(env, &holder));
+        set(env, holder, "dir", argv[0]);
+        if (get_str(env, holder, "dir", dir, sizeof dir, &at)) {
+            napi_throw_type_error(env, "ERR_CLOSE_STRESS_ARG", "tcpCounters(procNetDir) takes a short string");
+            return NULL;
+        }
+    }
+    int n = at ? cs_tcp_counters_at(at, list, CS_TCP_COUNTERS_MAX, &source)
+               : cs_tcp_counters(list, CS_TCP_COUNTERS_MAX, &source);
     if (n < 0) {
         char why[320];
         snprintf(why, sizeof why, "cannot read the kernel's TCP counters: %s", source);

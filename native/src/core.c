@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -54,7 +55,7 @@
 const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "acceptClose", "otherClose",
                                                   "shutdown", "send", "recv", "sockerror", "accept"};
 const char *const cs_stage_names[CS_STAGE_COUNT] = {"socket", "connect", "accept", "peercheck", "linger"};
-const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread"};
+const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread", "netns"};
 
 static inline int errno_slot(int err) {
     return (err > 0 && err < CS_ERRNO_SLOTS) ? err : CS_ERRNO_SLOTS - 1;
@@ -157,8 +158,8 @@ static int new_socket(int family) {
     return fd;
 }
 
-/* The lane's own listener on loopback, port chosen by the kernel. */
-static int open_listener(int family, struct endpoint *where, struct cs_lane_counters *c) {
+/* The lane's own listener on loopback (or `addr`), port chosen by the kernel. */
+static int open_listener(int family, const char *addr, struct endpoint *where, struct cs_lane_counters *c) {
     int fd = new_socket(family);
     if (fd < 0) { c->lane_stage = CS_LANE_LISTEN_SOCKET; c->lane_errno = errno; return -1; }
     memset(where, 0, sizeof *where);
@@ -174,6 +175,11 @@ static int open_listener(int family, struct endpoint *where, struct cs_lane_coun
         where->len = sizeof *a;
     }
     int stage = CS_LANE_BIND;
+    if (addr) {
+        void *raw = family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&where->addr)->sin6_addr
+                                       : (void *)&((struct sockaddr_in *)&where->addr)->sin_addr;
+        if (inet_pton(family, addr, raw) != 1) { errno = EINVAL; goto fail; }
+    }
     if (bind(fd, (struct sockaddr *)&where->addr, where->len) != 0) goto fail;
     stage = CS_LANE_LISTEN;
     if (listen(fd, 128) != 0) goto fail;
@@ -604,10 +610,20 @@ int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
     c->pinned = (cfg->cpu >= 0 && pin_err == 0) ? 1 : 0;
 
     struct endpoint listener;
-    int lfd = open_listener(cfg->family, &listener, c);
+    int lfd = -1, ns_err = cfg->listen_netns ? cs_os_enter_netns(cfg->listen_netns) : 0;
+    if (ns_err == 0) lfd = open_listener(cfg->family, cfg->listen_addr, &listener, c);
+    /* The listener stays where it was made; the trials' sockets are the clients'. */
+    if (lfd >= 0 && cfg->client_netns && (ns_err = cs_os_enter_netns(cfg->client_netns)) != 0) {
+        close(lfd);
+        lfd = -1;
+    }
+    if (ns_err != 0) { c->lane_stage = CS_LANE_NETNS; c->lane_errno = (uint64_t)ns_err; }
     /* Even a failed lane must pass the gate, or the others would wait forever. */
     wait_for_all_lanes(step);
-    if (lfd < 0) return -1;
+    if (lfd < 0) {
+        if (cfg->listen_netns) cs_os_leave_netns();
+        return -1;
+    }
 
     STORE(&c->start_ns, cs_os_now_ns());
     int rc = 0;
@@ -617,5 +633,7 @@ int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
         run_same_thread(lfd, &listener, cfg, step, c);
     STORE(&c->end_ns, cs_os_now_ns());
     other_close(c, lfd);
+    /* The worker thread outlives the step: give it back its own namespace. */
+    if (cfg->listen_netns) cs_os_leave_netns();
     return rc;
 }

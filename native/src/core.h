@@ -105,6 +105,7 @@ enum cs_lane_stage {
     CS_LANE_LISTEN_NAME,
     CS_LANE_PIN,
     CS_LANE_THREAD,
+    CS_LANE_NETNS, /* entering the listener's or the clients' network namespace */
     CS_LANE_STAGE_COUNT
 };
 
@@ -138,6 +139,12 @@ struct cs_lane_config {
     int reset_cpu;  /* CPU for the resetter thread in cross-thread runs; -1: do not pin */
     unsigned probes; /* CS_PROBE_BIT()s */
     int64_t skew_ns; /* > 0 delays the victim; cross-thread: < 0 delays the resetter */
+    /* --path veth: the listener is made in listen_netns bound to listen_addr,
+     * then the lane thread moves to client_netns, where every per-trial
+     * socket() lands. NULL: loopback in the caller's namespace. */
+    const char *listen_netns;
+    const char *client_netns;
+    const char *listen_addr; /* numeric, of `family` */
 };
 
 /* The plan's one rule (plan.c): lane i's victim on the i-th allowed CPU,
@@ -161,6 +168,11 @@ int cs_os_pin_self(int cpu);                  /* 0 or errno */
 int cs_os_current_cpu(void);                  /* -1 when unknown */
 uint64_t cs_os_now_ns(void);
 const char *cs_os_name(void);
+/* Moves the calling thread into the network namespace at `path` (a
+ * /proc/PID/ns/net file): 0 or errno; ENOTSUP where the OS has none. */
+int cs_os_enter_netns(const char *path);
+/* Back to the process's own namespace (the main thread's): 0 or errno. */
+int cs_os_leave_netns(void);
 /* sysctlbyname(3): 0, or -errno (-ENOSYS where the OS has no sysctl). buf NULL
  * asks for the size in *len. */
 int cs_os_sysctl(const char *name, void *buf, size_t *len);
@@ -176,6 +188,9 @@ struct cs_tcp_counter {
 /* Fills up to max counters; returns how many, or -errno when none can be
  * read. *source says where they came from ("/proc/net/snmp ...", "sysctl ..."). */
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source);
+/* The same, from another network namespace's /proc/PID/net directory (Linux;
+ * -ENOTSUP elsewhere): with --path veth only our own traffic counts there. */
+int cs_tcp_counters_at(const char *proc_net, struct cs_tcp_counter *out, int max, const char **source);
 /* On failure too, *source says why ("... match no known layout ..."). */
 
 /* FreeBSD's struct tcpstat as the running kernel lays it out, chosen by its

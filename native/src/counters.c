@@ -213,10 +213,19 @@ static int read_pairs(const char *path, struct cs_tcp_counter *out, int n, int m
 }
 
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
-    *source = "/proc/net/snmp Tcp + /proc/net/netstat TcpExt";
-    int n = read_pairs("/proc/net/snmp", out, 0, max);
+    return cs_tcp_counters_at("/proc/net", out, max, source);
+}
+
+int cs_tcp_counters_at(const char *proc_net, struct cs_tcp_counter *out, int max, const char **source) {
+    static __thread char where[320];
+    char path[256];
+    snprintf(where, sizeof where, "%s/snmp Tcp + %s/netstat TcpExt", proc_net, proc_net);
+    *source = where;
+    snprintf(path, sizeof path, "%s/snmp", proc_net);
+    int n = read_pairs(path, out, 0, max);
     if (n < 0) return n;
-    int m = read_pairs("/proc/net/netstat", out, n, max);
+    snprintf(path, sizeof path, "%s/netstat", proc_net);
+    int m = read_pairs(path, out, n, max);
     return m < 0 ? n : m; /* TcpExt is a bonus: some containers hide it */
 }
 
@@ -306,4 +315,15 @@ int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
     return -ENOTSUP;
 }
 
+#endif
+
+#if !defined(__linux__)
+/* Only Linux has per-namespace counters under /proc/PID/net. */
+int cs_tcp_counters_at(const char *proc_net, struct cs_tcp_counter *out, int max, const char **source) {
+    (void)proc_net;
+    (void)out;
+    (void)max;
+    *source = "per-namespace counters exist only on Linux";
+    return -ENOTSUP;
+}
 #endif

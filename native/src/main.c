@@ -472,7 +472,17 @@ static void write_step(struct json *j, int cores, const int *cpu, const int *res
         first = 0;
     }
     JLIT(j, "]");
-    if (before->n >= 0 && after->n >= 0) {
+    /* An unreadable counter keeps its reason (a FreeBSD whose struct tcpstat
+     * no layout knows): the reader's verdict must say why it is unverified. */
+    const struct kernel_read *failed = before->n < 0 ? before : after->n < 0 ? after : NULL;
+    if (failed) {
+        const char *e = cs_errno_name(-failed->n);
+        JLIT(j, ",\"kernel\":{\"unavailable\":");
+        char why[400];
+        snprintf(why, sizeof why, "%s (%s)", failed->source, e ? e : "?");
+        jstr(j, why);
+        JLIT(j, "}");
+    } else {
         JLIT(j, ",\"kernel\":{\"source\":");
         jstr(j, after->source);
         JLIT(j, ",\"meanings\":");

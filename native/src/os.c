@@ -11,6 +11,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,5 +158,30 @@ int cs_os_sysctl(const char *name, void *buf, size_t *len) {
     (void)buf;
     (void)len;
     return -ENOSYS;
+#endif
+}
+
+/* setns(2) is per thread for network namespaces, so one lane can move while
+ * the rest of the process stays where it was; sockets keep the namespace
+ * they were made in. */
+int cs_os_enter_netns(const char *path) {
+#if defined(__linux__)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int rc = setns(fd, CLONE_NEWNET) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+#else
+    (void)path;
+    return ENOTSUP;
+#endif
+}
+
+int cs_os_leave_netns(void) {
+#if defined(__linux__)
+    /* /proc/self is the thread group leader, which never moves. */
+    return cs_os_enter_netns("/proc/self/ns/net");
+#else
+    return ENOTSUP;
 #endif
 }
