@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { RunError } from './errors.js';
+import { cpuMask } from './netpath.js';
 
 /**
  * --netns: the run in a network namespace of its own, with RPS (receive
@@ -16,17 +17,6 @@ export const INSIDE_ENV = 'CLOSE_STRESS_IN_NETNS';
 
 export const insideNetns = (): boolean => process.env[INSIDE_ENV] !== undefined;
 
-/** rps_cpus takes a hex bit mask of CPUs: [0, 1] -> "3". */
-export function rpsMask(cpus: number[]): string {
-  let mask = 0n;
-  for (const c of cpus) mask |= 1n << BigInt(c);
-  const hex = mask.toString(16);
-  // The kernel reads comma-separated 32-bit groups for more than 32 CPUs.
-  const groups: string[] = [];
-  for (let end = hex.length; end > 0; end -= 8) groups.unshift(hex.slice(Math.max(0, end - 8), end));
-  return groups.join(',');
-}
-
 /** The shell script that sets the namespace up, then becomes the run. */
 export function setupScript(mask: string): string {
   return [
@@ -42,9 +32,9 @@ export function setupScript(mask: string): string {
 export function runInNetns(argv: string[], cpus: number[]): Promise<number> {
   if (process.platform !== 'linux') throw new RunError('--netns needs Linux (network namespaces and RPS)');
   if (process.getuid?.() !== 0) throw new RunError('--netns needs root: it makes a network namespace (unshare -n) and sets RPS on its lo');
-  const child = spawn('unshare', ['-n', '-m', '--propagation', 'private', 'sh', '-c', setupScript(rpsMask(cpus)), 'close-stress', process.execPath, ...argv.slice(1)], {
+  const child = spawn('unshare', ['-n', '-m', '--propagation', 'private', 'sh', '-c', setupScript(cpuMask(cpus)), 'close-stress', process.execPath, ...argv.slice(1)], {
     stdio: 'inherit',
-    env: { ...process.env, [INSIDE_ENV]: rpsMask(cpus) },
+    env: { ...process.env, [INSIDE_ENV]: cpuMask(cpus) },
   });
   // The run inside stops and saves on a signal; pass ours on.
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
