@@ -201,7 +201,7 @@ test('the journal is --journal PATH, else the --json path plus .jsonl, else none
 import { native, CALLS, STAGES } from '../dist/native.js';
 import { StepMemory } from '../dist/memory.js';
 import {
-  tallyStep, mergeTallies, skewStats, errnoName, addCounts, sumCounts, callsMade, failedShare, closeAttempts,
+  tallyStep, mergeTallies, skewStats, errnoName, addCounts, sumCounts, callsMade, failedShare, closeAttempts, stepFailure,
 } from '../dist/tally.js';
 import { measureWithSkew, mixedness, sweepPoints, windowCall, hitsPerSec, searchGrid, refineEdge, refineAround } from '../dist/skew.js';
 
@@ -351,6 +351,24 @@ test('skew quantiles: the first bucket where the running count reaches q of the 
   assert.deepEqual(skewStats([0, 0, 0, 0, 0, 0, 0, 0, 0, 4], 10, 5), { samples: 4, medianNs: 40, p10Ns: 40, p90Ns: 40 });
   assert.deepEqual(skewStats([2, 2, 2, 2, 2], 100, 2), { samples: 10, medianNs: 0, p10Ns: -200, p90Ns: 200 });
   assert.equal(skewStats([0, 0, 0], 10, 1), undefined);
+});
+
+test('a step fails the run when a lane could not start (naming its CPU, stage and errno, and ulimit -n for descriptors) or every setup failed', () => {
+  const lanes = [{ cpu: 4, resetCpu: -1, pinned: true, trials: 0, cpusSeen: [], resetCpusSeen: [] },
+    { cpu: 5, resetCpu: -1, pinned: true, trials: 0, cpusSeen: [], resetCpusSeen: [], failure: { stage: 'socket', errno: 'EMFILE' } }];
+  const t = tally({ cores: 2, lanes });
+  assert.equal(stepFailure(t, [1]), '2-core step: lane 1 (CPU 5) could not start: socket failed with EMFILE; raise the descriptor limit (ulimit -n)');
+  lanes[1].failure.errno = 'ENFILE';
+  assert.match(stepFailure(t, [1]), /with ENFILE; raise the descriptor limit \(ulimit -n\)$/);
+  lanes[1].failure = { stage: 'bind', errno: 'EADDRINUSE' };
+  assert.equal(stepFailure(t, [1, 0]), '2-core step: lane 1 (CPU 5) could not start: bind failed with EADDRINUSE', 'the first failed lane');
+  assert.equal(stepFailure(t, [0]), '2-core step: lane 0 (CPU 4) could not start: unknown failed with unknown error');
+  assert.equal(stepFailure(t, []), undefined, 'closes were made: the step measured something');
+  const allSetup = tally({ cores: 1, ok: 0, setupFailures: { connect: { EADDRNOTAVAIL: 3, ECONNREFUSED: 1 }, socket: { EMFILE: 2 } }, setupFailed: 6 });
+  allSetup.trials = 6;
+  allSetup.calls.close = { ok: 0, errors: {} };
+  assert.equal(stepFailure(allSetup, []), "1-core step: every trial's setup failed (connect EADDRNOTAVAIL x3, connect ECONNREFUSED x1, socket EMFILE x2)");
+  assert.equal(stepFailure({ ...allSetup, trials: 0 }, []), undefined, 'no trial at all (stopped at once) is no setup failure');
 });
 
 test('skew beyond the 10 ns buckets: far rows by |skew| read at their bucket\'s middle, the last one counted as beyond, not measured', () => {
