@@ -1027,7 +1027,7 @@ test('compare describes a side as events in calls with its interval, or the zero
 
 // ---- bisect: the exit status git reads ----
 
-import { parseFailOn, checkFailOn, parseRate, judge, BISECT_EXIT } from '../dist/bisect.js';
+import { parseFailOn, checkFailOn, parseRate, judge, bisectRequested, BISECT_EXIT } from '../dist/bisect.js';
 
 test('bisect exit statuses are the ones git bisect run reads: 0 good, 1 bad, 125 skip', () => {
   assert.deepEqual(BISECT_EXIT, { good: 0, bad: 1, skip: 125, abort: 128 });
@@ -1063,6 +1063,30 @@ test('--fail-above takes a rate in [0, 1)', () => {
 });
 
 const rule = (failOn = [], above = 0) => ({ failOn, above });
+
+test('bisect mode is read from the raw command line, so a usage error under --fail-on or --fail-above aborts the bisection', () => {
+  const argv = (...a) => ['node', 'close-stress', ...a];
+  for (const yes of [argv('--fail-on', 'ECONNRESET'), argv('--fail-on=ECONNRESET'), argv('--iteration', '2e4', '--fail-above', '1e-5'), argv('-q', '--fail-above=0')]) {
+    assert.equal(bisectRequested(yes), true, yes.join(' '));
+  }
+  for (const no of [argv(), argv('--cores', '2'), argv('--fail-onx'), argv('--json', 'fail-on'), ['--fail-on', 'close-stress'], argv('x--fail-on')]) {
+    assert.equal(bisectRequested(no), false, no.join(' '));
+  }
+});
+
+test('bisect skips a commit whose kernel counted no RST for the resets, and a good verdict on unreadable counters says the RSTs are not proven', () => {
+  const counted = (rsts) => ({ source: '/proc/net/snmp', scope: 'machine', deltas: { OutRsts: rsts }, rstCounter: { name: 'OutRsts', meaning: 'RST segments sent' } });
+  const withRsts = result([tally({ cores: 1, ok: 1000, kernel: counted(1000) })]);
+  assert.deepEqual(judge(withRsts, rule()), { exitCode: 0, reason: 'good: close() errors outside POSIX: 0 in 1,000 close() calls: rate below 3.0e-3 at 95%' }, 'RSTs counted: a plain good');
+  const fewer = result([tally({ cores: 1, ok: 1000, kernel: counted(1000) }), tally({ cores: 2, ok: 1000, kernel: counted(900) })]);
+  assert.deepEqual(judge(fewer, rule()), { exitCode: 125, reason: 'could not measure: 2 cores: the kernel counted 0.90 OutRsts per resetting close: the RST injection did not happen' }, 'any step below one RST per reset');
+  const none = result([tally({ cores: 1, ok: 1000, kernel: counted(0) })]);
+  assert.deepEqual(judge(none, rule()), { exitCode: 125, reason: 'could not measure: 1 core: the kernel counted 0.00 OutRsts per resetting close: the RST injection did not happen' });
+  const unreadable = result([tally({ cores: 1, ok: 1000, kernel: { source: 'sysctl', scope: 'machine', deltas: {}, unavailable: 'no layout' } })]);
+  assert.deepEqual(judge(unreadable, rule()), { exitCode: 0, reason: 'good: close() errors outside POSIX: 0 in 1,000 close() calls: rate below 3.0e-3 at 95% (RSTs not proven: kernel counters unavailable (no layout), so the RSTs are not proven)' });
+  const bad = result([tally({ cores: 1, ok: 990, errors: { ECONNRESET: 10 }, kernel: counted(0) })]);
+  assert.equal(judge(bad, rule()).exitCode, BISECT_EXIT.bad, 'an errno outside POSIX is evidence without an RST counted');
+});
 
 test('bisect judges each step on its own: a regression at 16 cores is not diluted by the 1-core step', () => {
   const r = result([tally({ cores: 1, ok: M }), tally({ cores: 16, ok: 999, errors: { ECONNRESET: 1 } })]);
