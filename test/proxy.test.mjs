@@ -34,7 +34,6 @@ function underDouble(t, args) {
   return { ...r, emulated };
 }
 
-const hitsPerSec = (s) => s.hits.perSec;
 
 test('under --netns the emulated FreeBSD close() fails where the RST lands inside its window, and the tally equals what it returned', { skip }, (t) => {
   const { result, emulated } = underDouble(t, ['--cores', '1', '--iterations', '3000', '--netns']);
@@ -45,10 +44,19 @@ test('under --netns the emulated FreeBSD close() fails where the RST lands insid
   assert.ok(emulated > 0, 'no emulated hit under --netns');
 });
 
-test('two lanes per core raise hits per second under the proxy', { skip }, (t) => {
-  const one = underDouble(t, ['--cores', '1', '--iterations', '3000', '--netns']).result.steps[0];
-  const two = underDouble(t, ['--cores', '1', '--iterations', '3000', '--netns', '--lanes-per-core', '2']).result.steps[0];
+// Whether K=2 raises hits per second is a measured ratio, not a pass/fail fact: it moves with the
+// machine's load (2.5x on an idle test machine, below 1x once under load), so `npm run bench`
+// prints it (the sensitivity section). This test holds what does not move.
+test('--lanes-per-core 2 under the proxy runs two lanes pinned to the step\'s one CPU, and tallies every emulated hit', { skip }, (t) => {
+  const { result, emulated } = underDouble(t, ['--cores', '1', '--iterations', '3000', '--netns', '--lanes-per-core', '2']);
+  const [two] = result.steps;
   assert.equal(two.lanesPerCore, 2);
-  // Measured 2.5x on the 2-CPU test machine: a victim preempted inside its close by its sibling widens the window.
-  assert.ok(hitsPerSec(two) > hitsPerSec(one), `K=1 ${hitsPerSec(one)}/s, K=2 ${hitsPerSec(two)}/s`);
+  assert.equal(two.cores, 1);
+  assert.equal(two.lanes.length, 2);
+  assert.deepEqual([...new Set(two.lanes.map((l) => l.cpu))].length, 1, 'both lanes on the one CPU of the step');
+  assert.ok(two.lanes.every((l) => l.pinned), 'both lanes pinned');
+  assert.equal(two.trials, 3000);
+  assert.equal(two.calls.close.errors.ECONNRESET ?? 0, emulated);
+  assert.equal(two.hits.count, emulated);
+  assert.ok(emulated > 0, 'no emulated hit under --netns');
 });
