@@ -156,7 +156,7 @@ function program(): Command {
     .addOption(new Option('--reset-side <side>', 'which end sends the RST (SO_LINGER {1,0}); the other end is the victim').default('server'))
     .addOption(new Option('--family <4|6>', 'IPv4 (127.0.0.1) or IPv6 (::1) loopback; with --path veth 198.18.0.x or 2001:2::x').default('4'))
     .option('--probe <list>', 'also run these on the victim after the RST, before its close: shutdown,send,recv,sockerror,accept or all')
-    .option('--skew <spec>', 'delay the victim by a duration (300ns; cross-thread: negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find the race window); same-thread: a spin between the resetting and the victim close')
+    .option('--skew <spec>', 'delay the victim by a duration (300ns; cross-thread: negative delays the resetter), sweep from:to:step (-2us:2us:100ns), or auto (find where close() errors outside POSIX, or the --fail-on outcomes, come fastest); same-thread: a spin between the resetting and the victim close')
     .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
     .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
     .option('--path <path>', 'loopback, or veth (Linux, root): each lane\'s listener in one network namespace of the run\'s own, its clients in another, joined by a veth pair (default: loopback)')
@@ -334,6 +334,8 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const platform = native().platform();
   const options = toOptions(raw, platform.allowedCpus.length);
   if (rule) checkFailOn(rule.failOn, options.probes, Object.values(platform.errnoNames));
+  // What the user wants caught is what --skew auto aims at.
+  if (rule && rule.failOn.length > 0) options.failOn = rule.failOn;
   if (options.netns && !insideNetns()) return runInNetns(process.argv, platform.allowedCpus);
   const progress = new Progress(process.stderr.isTTY === true && !options.quiet);
   const log = createLogger(options.logLevel, options.logFile, progress);

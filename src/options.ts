@@ -49,6 +49,8 @@ export interface Options {
   quiet: boolean;
   logFile?: string;
   logLevel: LogLevel;
+  /** --fail-on: the outcomes the bisect verdict counts, and what --skew auto aims at. */
+  failOn?: { call: string; errno: string }[];
 }
 
 /** One lane per core, and a lane is a thread (two in cross-thread runs): far

@@ -67,10 +67,24 @@ export function windowCall(probes: readonly string[]): string {
   return probes.find((p) => p !== 'accept') ?? 'close';
 }
 
-/** What auto maximises: victim close() errors outside POSIX per second of the point's time. */
-export function hitsPerSec(calls: Record<string, Outcomes>, elapsedNs: number): number {
-  const outside = sumCounts(outsidePosix('close', calls.close?.errors ?? {}));
-  return elapsedNs > 0 ? outside / (elapsedNs / 1e9) : 0;
+/** Outcomes auto aims at: the --fail-on list (bare errnos are the victim close()'s). */
+export type SkewTarget = ReadonlyArray<{ call: string; errno: string }>;
+
+/** The target as the report and the JSON name it. */
+export function targetName(target?: SkewTarget): string {
+  return target && target.length > 0 ? `--fail-on ${target.map((f) => `${f.call}:${f.errno}`).join(',')}` : 'close() errors outside POSIX';
+}
+
+/**
+ * What auto maximises, per second of the point's time: the --fail-on outcomes
+ * when they are named (what the user wants caught), else victim close() errors
+ * outside POSIX.
+ */
+export function hitsPerSec(calls: Record<string, Outcomes>, elapsedNs: number, target?: SkewTarget): number {
+  const count = target && target.length > 0
+    ? target.reduce((a, f) => a + (calls[f.call]?.errors[f.errno] ?? 0), 0)
+    : sumCounts(outsidePosix('close', calls.close?.errors ?? {}));
+  return elapsedNs > 0 ? count / (elapsedNs / 1e9) : 0;
 }
 
 /** How mixed a point's outcomes are: p(1-p) of the window call failing, 0.25 at best. */
@@ -114,13 +128,15 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
   // Best = most hits per second; where no point had any (Linux), the named proxy: the window
   // call's failure share, most mixed (p(1-p)), i.e. where the RST lands during that call.
   const call = windowCall(ctx.options.probes);
+  const target = ctx.options.failOn;
+  const hitRate = (d: { m: Measurement }) => hitsPerSec(d.m.tally.calls, d.m.tally.elapsedNs, target);
   const searchTrials = Math.min(Math.max(Math.floor(n / 20), 500), 20_000);
   // One thread cannot close the victim before the resetting end: only delays of it are searched.
   const grid = searchGrid(ctx.options.race === 'same-thread');
   const coarse = await runPoints(grid, searchTrials, true);
-  const anyHit = (ds: typeof coarse) => ds.some((d) => hitsPerSec(d.m.tally.calls, d.m.tally.elapsedNs) > 0);
+  const anyHit = (ds: typeof coarse) => ds.some((d) => hitRate(d) > 0);
   const score = (ds: typeof coarse) => (anyHit(ds)
-    ? (d: (typeof coarse)[number]) => hitsPerSec(d.m.tally.calls, d.m.tally.elapsedNs)
+    ? hitRate
     : (d: (typeof coarse)[number]) => mixedness(d.m.tally.calls, call));
   const best = (ds: typeof coarse) => {
     const f = score(ds);
@@ -138,18 +154,20 @@ export async function measureWithSkew(ctx: StepContext, step: StepPlan, spec: Sk
     // Stopped (or failed) during the search: keep what was measured, claim no window.
     const m = combine(searched.map((d) => d.m));
     delete m.tally.achievedSkew;
-    m.tally.skew = { mode: 'auto', points: searched.map((d) => point(d.ns, d.m, true)) };
+    m.tally.skew = { mode: 'auto', target: targetName(target), points: searched.map((d) => point(d.ns, d.m, true)) };
     return m;
   }
   const chosen = best(searched).ns;
+  const named = target && target.length > 0;
+  const none = named ? `no point had a ${targetName(target)} outcome` : 'no point had a close() error outside POSIX';
   const objective = anyHit(searched)
-    ? 'hits/s'
+    ? named ? `hits/s of ${targetName(target)}` : 'hits/s'
     : call === 'close'
-      ? 'none: no point had a close() error outside POSIX and no probe ran to stand in (add --probe shutdown)'
-      : `proxy: no point had a close() error outside POSIX; chosen where ${call}() failed in the most mixed share of calls`;
+      ? `none: ${none} and no probe ran to stand in (add --probe shutdown)`
+      : `proxy: ${none}; chosen where ${call}() failed in the most mixed share of calls`;
   const final = await measure(ctx, step, n, chosen, `skew ${fmtAskedSkew(chosen)} (auto)`);
   const points = [...searched.map((d) => point(d.ns, d.m, true)), point(chosen, final)].sort((a, b) => a.askedNs - b.askedNs);
-  final.tally.skew = { mode: 'auto', chosenNs: chosen, objective, points };
+  final.tally.skew = { mode: 'auto', chosenNs: chosen, objective, target: targetName(target), points };
   return { tally: final.tally, failedLanes: [...searched.flatMap((d) => d.m.failedLanes), ...final.failedLanes] };
 }
 

@@ -106,6 +106,8 @@ export interface StepTally {
     chosenNs?: number;
     /** auto: what the choice maximised ('hits/s'), or the named proxy it fell back to and why. */
     objective?: string;
+    /** auto: the outcomes whose rate per second it maximised: the --fail-on list, else close() errors outside POSIX. */
+    target?: string;
     points: SkewPoint[];
   };
   /** The machine's 1/5/15-minute load averages as the step began and ended: another load moves the figures. */

@@ -275,6 +275,25 @@ test('--skew auto maximises hits per second where there are hits (injected here)
   assert.match(r.stdout, /chosen by hits\/s/);
 });
 
+test('--skew auto with --fail-on aims at the --fail-on outcomes (injected here) and saves which target it used', async (t) => {
+  const { buildShim } = await import('./helpers/cli.mjs');
+  const { hitsPerSec } = await import('../dist/skew.js');
+  const json = path.join(tempDir(t), 'r.json');
+  const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--fail-on', 'ECONNRESET', '--json', json, '--quiet'], {
+    env: { LD_PRELOAD: buildShim(), CLOSE_SHIM_INJECT_EVERY: '3' },
+  });
+  assert.equal(r.code, 1, `the injected ECONNRESETs make the bisect verdict bad: ${r.stderr}`);
+  assertValid('result', r.result);
+  assert.deepEqual(r.result.options.failOn, [{ call: 'close', errno: 'ECONNRESET' }]);
+  const s = r.result.steps[0];
+  assert.equal(s.skew.target, '--fail-on close:ECONNRESET');
+  assert.equal(s.skew.objective, 'hits/s of --fail-on close:ECONNRESET');
+  const searched = s.skew.points.filter((p) => p.search);
+  const rate = (p) => hitsPerSec(p.calls, p.elapsedNs, r.result.options.failOn);
+  assert.equal(rate(searched.find((p) => p.askedNs === s.skew.chosenNs)), Math.max(...searched.map(rate)));
+  assert.match(r.stdout, /chosen by hits\/s of --fail-on close:ECONNRESET/);
+});
+
 test('--skew auto with no hit anywhere falls back to a named proxy, never silently', (t) => {
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--json', json, '--quiet']);

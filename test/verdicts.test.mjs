@@ -555,6 +555,31 @@ test('auto skew picks the point with the most close() errors outside POSIX per s
   assert.deepEqual(m.failedLanes, []);
 });
 
+test('with --fail-on, auto skew aims at those outcomes per second, not close() errors outside POSIX, and records the target', async () => {
+  // close() errors outside POSIX come fastest at -2 us; shutdown:ENOTCONN per second
+  // (ramp over the trial's 1 us + skew) peaks between 500 ns and 2 us.
+  const hits = (ns) => (ns === -2000 ? 0.5 : 0);
+  const trialNs = (ns) => 1000 + Math.abs(ns);
+  const plain = fakeContext({ curve: ramp, hits, trialNs });
+  const p = await skewRun(plain.ctx, crossStep, { kind: 'auto' });
+  assert.equal(p.tally.skew.chosenNs, -2000);
+  assert.equal(p.tally.skew.target, 'close() errors outside POSIX');
+  const aimed = fakeContext({ curve: ramp, hits, trialNs });
+  aimed.ctx.options.failOn = [{ call: 'shutdown', errno: 'ENOTCONN' }];
+  const m = await skewRun(aimed.ctx, crossStep, { kind: 'auto' });
+  const searched = m.tally.skew.points.filter((x) => x.search);
+  const rate = (x) => (x.calls.shutdown.errors.ENOTCONN ?? 0) / (x.elapsedNs / 1e9);
+  assert.equal(m.tally.skew.chosenNs, firstMax(searched, rate).askedNs, 'the most shutdown:ENOTCONN per second, computed here');
+  assert.equal(m.tally.skew.chosenNs, 875);
+  assert.equal(m.tally.skew.objective, 'hits/s of --fail-on shutdown:ENOTCONN');
+  assert.equal(m.tally.skew.target, '--fail-on shutdown:ENOTCONN');
+  // a --fail-on outcome seen nowhere: the proxy, saying which target was missing
+  const missing = fakeContext({ curve: ramp, hits, trialNs });
+  missing.ctx.options.failOn = [{ call: 'close', errno: 'EPIPE' }];
+  const q = await skewRun(missing.ctx, crossStep, { kind: 'auto' });
+  assert.match(q.tally.skew.objective, /^proxy: no point had a --fail-on close:EPIPE outcome; chosen where shutdown\(\) failed/);
+});
+
 test('auto skew with no close() error outside POSIX falls back to the window call\'s failure share nearest one half, refined across the steepest crossing', async () => {
   const { ctx, asked } = fakeContext({ curve: ramp });
   const m = await skewRun(ctx, crossStep, { kind: 'auto' });
