@@ -59,14 +59,14 @@ const ROWS: Row[] = [
   },
   {
     os: 'FreeBSD', from: 1400000, to: 1500000,
-    closeReturns: 'ECONNRESET when the race is lost (expected; stable/14 not read)',
-    detail: '14.x branched from a main that still had the INP_DROPPED -> ECONNRESET check (a 2024 15-CURRENT still did); no 14.x source or kernel was checked here',
-    noRaceCounter: FREEBSD_ERRNO_COUNTS,
+    closeReturns: 'ECONNRESET or 0, depending on the 14.x point (not pinned)',
+    detail: 'a 2025 stable/14-derived tree (opnsense/src@9906161) has no INP_DROPPED check in tcp_usr_disconnect() and returns 0, the race lost silently; the 14.x point where the check left (an MFC from 15-CURRENT, which still had it at 1500012) was not read',
+    raceCounter: 'tcps_closed',
   },
   {
     os: 'FreeBSD', from: 1500000, to: 1500068,
     closeReturns: 'ECONNRESET or 0, depending on the 15-CURRENT snapshot',
-    detail: 'the INP_DROPPED check left tcp_usr_disconnect() during 15-CURRENT (a 2024 tree had it, releng/15.0 does not); without it close() returns 0 and the race is lost silently',
+    detail: 'the INP_DROPPED check left tcp_usr_disconnect() during 15-CURRENT (fel1x-developer/freebsd-src@2d614aa at 1500012 still has it, releng/15.0 does not); without it close() returns 0 and the race is lost silently',
     raceCounter: 'tcps_closed',
   },
   {
@@ -128,7 +128,8 @@ export function closeExpectation(id: KernelId): CloseExpectation {
 /** The --help paragraph: the table above in prose. */
 export const CLOSE_BY_KERNEL_HELP = [
   'What a victim close() returns when the RST wins the race:',
-  '  FreeBSD 6.3 to 14.x: ECONNRESET (r164516; outside POSIX, the descriptor is released anyway).',
+  '  FreeBSD 6.3 to 13.x: ECONNRESET (r164516; outside POSIX, the descriptor is released anyway).',
+  '  FreeBSD 14.x: ECONNRESET or 0: the check left stable/14 by 2025 (the point release is not pinned).',
   '  FreeBSD 15.0 and later: 0; the race is still lost, silently: the step reports',
   '    "race lost (kernel counter)" from tcps_closed (machine-wide; other traffic adds to it).',
   '  Linux: always 0. macOS: EINVAL possible on a dead socket (not measured).',
