@@ -200,6 +200,11 @@ int cs_tcp_counters_at(const char *proc_net, struct cs_tcp_counter *out, int max
 int cs_freebsd_tcpstat_decode(int osreldate, const void *buf, size_t len, struct cs_tcp_counter *out, int max,
                               char *why, size_t why_len);
 
+/* macOS's struct tcpstat (u_int32_t fields) by the running kernel's Darwin
+ * major (kern.osrelease): pure, compiled everywhere, like the FreeBSD one. */
+int cs_darwin_tcpstat_decode(int darwin_major, const void *buf, size_t len, struct cs_tcp_counter *out, int max,
+                             char *why, size_t why_len);
+
 /* The running kernel's version number where it has one (FreeBSD:
  * kern.osreldate, e.g. 1500068); 0 elsewhere. */
 int cs_kernel_reldate(void);

@@ -46,31 +46,37 @@
  *       984 bytes, 15.0 returns 1000 (tcps_sc_spurcookie and
  *       tcps_sc_failcookie after tcps_sc_recvcookie, beyond every slot here).
  * Where each was read is in README.md ("Kernel counters on FreeBSD").
+ * macOS (XNU) keeps a struct tcpstat of u_int32_t in an order of its own;
+ * d9 and d18 are each field's slot there, read in bsd/netinet/tcp_var.h of
+ * apple-oss-distributions/xnu: d9 for xnu-1228 to xnu-4570 (Darwin 9-17,
+ * macOS 10.5-10.13), d18 from xnu-4903 (Darwin 18, macOS 10.14, which
+ * inserted tcps_synchallenge and tcps_rstchallenge before tcps_minmssdrops)
+ * to xnu-11417.101.15 (Darwin 24, macOS 15).
  * Neither BSD counts RSTs alone: tcps_sndctrl counts every segment sent with
  * SYN, FIN or RST and no data, so it is reported as what it is.
  */
 #define CS_TCPSTAT_FIELDS(X)                                                                    \
-    X(tcps_connattempt, 0, 0, "connect()s started (SYN sent)")                                  \
-    X(tcps_accepts, 1, 1, "connections accepted by a listener")                                 \
-    X(tcps_connects, 2, 2, "connections established (both ends count)")                         \
-    X(tcps_drops, 3, 3, "established connections dropped: an RST sent by SO_LINGER {1,0} close or received from the peer") \
-    X(tcps_conndrops, 4, 4, "embryonic (pre-ESTABLISHED) connections dropped")                  \
-    X(tcps_closed, 6, 6, "connections closed (tcp_close() calls), drops included")              \
-    X(tcps_sndtotal, 16, 17, "segments sent")                                                   \
-    X(tcps_sndctrl, 26, 27, "control segments sent: SYN, FIN and RST together (no RST-only counter exists)") \
-    X(tcps_rcvtotal, 27, 28, "segments received")                                               \
-    X(tcps_rcvbadsum, 30, 31, "segments received with a bad checksum")                          \
-    X(tcps_rcvbadoff, 31, 32, "segments received with a bad data offset")                       \
-    X(tcps_rcvafterclose, 42, 43, "segments received after the socket was closed (answered with RST)") \
-    X(tcps_listendrop, 62, 63, "connections dropped because a listen queue was full")           \
-    X(tcps_badrst, 63, 64, "RSTs received and ignored (in window, wrong sequence)")
+    X(tcps_connattempt, 0, 0, 0, 0, "connect()s started (SYN sent)")                                  \
+    X(tcps_accepts, 1, 1, 1, 1, "connections accepted by a listener")                                 \
+    X(tcps_connects, 2, 2, 2, 2, "connections established (both ends count)")                         \
+    X(tcps_drops, 3, 3, 3, 3, "established connections dropped: an RST sent by SO_LINGER {1,0} close or received from the peer") \
+    X(tcps_conndrops, 4, 4, 4, 4, "embryonic (pre-ESTABLISHED) connections dropped")                  \
+    X(tcps_closed, 6, 6, 5, 5, "connections closed (tcp_close() calls), drops included")              \
+    X(tcps_sndtotal, 16, 17, 15, 15, "segments sent")                                                   \
+    X(tcps_sndctrl, 26, 27, 24, 24, "control segments sent: SYN, FIN and RST together (no RST-only counter exists)") \
+    X(tcps_rcvtotal, 27, 28, 25, 25, "segments received")                                               \
+    X(tcps_rcvbadsum, 30, 31, 28, 28, "segments received with a bad checksum")                          \
+    X(tcps_rcvbadoff, 31, 32, 29, 29, "segments received with a bad data offset")                       \
+    X(tcps_rcvafterclose, 42, 43, 40, 40, "segments received after the socket was closed (answered with RST)") \
+    X(tcps_listendrop, 62, 63, 60, 60, "connections dropped because a listen queue was full")           \
+    X(tcps_badrst, 63, 64, 63, 65, "RSTs received and ignored (in window, wrong sequence)")
 
 static const struct tcpstat_field {
     const char *name;
     const char *meaning;
     unsigned char slot13, slot14;
 } tcpstat_fields[] = {
-#define ROW(f, s13, s14, m) {#f, m, s13, s14},
+#define ROW(f, s13, s14, d9, d18, m) {#f, m, s13, s14},
     CS_TCPSTAT_FIELDS(ROW)
 #undef ROW
 };
@@ -121,6 +127,54 @@ int cs_freebsd_tcpstat_decode(int osreldate, const void *buf, size_t len, struct
     return n;
 }
 
+static const struct darwin_field {
+    const char *name;
+    const char *meaning;
+    unsigned char slot9, slot18;
+} darwin_fields[] = {
+#define DROW(f, s13, s14, d9, d18, m) {#f, m, d9, d18},
+    CS_TCPSTAT_FIELDS(DROW)
+#undef DROW
+};
+
+/* The XNU releases whose struct tcpstat was read (see the table above): a
+ * newer Darwin may have moved a field, so it gets no values. */
+#define DARWIN_FIRST 9
+#define DARWIN_LAST 24
+
+int cs_darwin_tcpstat_decode(int darwin_major, const void *buf, size_t len, struct cs_tcp_counter *out, int max,
+                             char *why, size_t why_len) {
+    if (darwin_major < DARWIN_FIRST || darwin_major > DARWIN_LAST) {
+        snprintf(why, why_len, "no struct tcpstat layout known for Darwin %d (known: %d to %d, xnu-1228 to xnu-11417)",
+                 darwin_major, DARWIN_FIRST, DARWIN_LAST);
+        return -ENOTSUP;
+    }
+    int new_layout = darwin_major >= 18;
+    size_t need = 0;
+    for (size_t i = 0; i < sizeof darwin_fields / sizeof darwin_fields[0]; i++) {
+        size_t slot = new_layout ? darwin_fields[i].slot18 : darwin_fields[i].slot9;
+        if ((slot + 1) * sizeof(uint32_t) > need) need = (slot + 1) * sizeof(uint32_t);
+    }
+    /* Every XNU since 10.5 returns far more than this; a shorter buffer is
+     * not a struct tcpstat this table knows. */
+    if (len < need) {
+        snprintf(why, why_len, "%zu bytes from a Darwin %d kernel are fewer than the %zu its struct tcpstat needs here",
+                 len, darwin_major, need);
+        return -ENOTSUP;
+    }
+    int n = 0;
+    for (size_t i = 0; i < sizeof darwin_fields / sizeof darwin_fields[0] && n < max; i++) {
+        const struct darwin_field *f = &darwin_fields[i];
+        uint32_t v;
+        memcpy(&v, (const unsigned char *)buf + (new_layout ? f->slot18 : f->slot9) * sizeof v, sizeof v);
+        out[n].name = f->name;
+        out[n].meaning = f->meaning;
+        out[n].value = v;
+        n++;
+    }
+    return n;
+}
+
 int cs_kernel_reldate(void) {
 #if defined(__FreeBSD__)
     int v = 0;
@@ -137,10 +191,10 @@ int cs_kernel_reldate(void) {
  * releases' slots are checked against synthetic buffers by
  * test/freebsd-counters.test.mjs. */
 #if __FreeBSD_version >= 1300000 && __FreeBSD_version < 1400000
-#define CHECK_SLOT(f, s13, s14, m) _Static_assert(offsetof(struct tcpstat, f) == (s13) * 8, #f " is not in 13's slot");
+#define CHECK_SLOT(f, s13, s14, d9, d18, m) _Static_assert(offsetof(struct tcpstat, f) == (s13) * 8, #f " is not in 13's slot");
 _Static_assert(sizeof(struct tcpstat) == 904, "13's struct tcpstat is not 904 bytes");
 #elif __FreeBSD_version >= 1400000 && __FreeBSD_version < 1600000
-#define CHECK_SLOT(f, s13, s14, m) _Static_assert(offsetof(struct tcpstat, f) == (s14) * 8, #f " is not in 14's slot");
+#define CHECK_SLOT(f, s13, s14, d9, d18, m) _Static_assert(offsetof(struct tcpstat, f) == (s14) * 8, #f " is not in 14's slot");
 #endif
 #ifdef CHECK_SLOT
 CS_TCPSTAT_FIELDS(CHECK_SLOT)
@@ -263,46 +317,37 @@ int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
 
 #elif defined(__APPLE__)
 
-/* macOS keeps 32-bit fields; the table keeps each field's offset and size
- * from Apple's headers and reads either. Unlike FreeBSD, nothing here checks
- * the running kernel against the headers: unproven until run on a Mac. */
-#define FIELD(f, s13, s14, m) {#f, m, offsetof(struct tcpstat, f), sizeof(((struct tcpstat *)0)->f)},
-static const struct field {
-    const char *name;
-    const char *meaning;
-    size_t offset;
-    size_t size;
-} fields[] = {CS_TCPSTAT_FIELDS(FIELD)};
-#undef FIELD
+/* The build's SDK header must agree with one of the two layouts above: a Mac
+ * build proves the table against Apple's own header. */
+#define CHECK_DARWIN(f, s13, s14, d9, d18, m)                                                      \
+    _Static_assert(sizeof(((struct tcpstat *)0)->f) == sizeof(uint32_t), #f " is not 32 bits");  \
+    _Static_assert(offsetof(struct tcpstat, f) == (d18) * 4 || offsetof(struct tcpstat, f) == (d9) * 4, \
+                   #f " is in neither XNU slot of the table");
+CS_TCPSTAT_FIELDS(CHECK_DARWIN)
+#undef CHECK_DARWIN
 
+/* Like FreeBSD, by the running kernel (kern.osrelease's Darwin major), not
+ * the SDK the binary was built with. */
 int cs_tcp_counters(struct cs_tcp_counter *out, int max, const char **source) {
-    *source = "sysctl net.inet.tcp.stats (struct tcpstat, by the build's headers)";
-    union {
-        struct tcpstat st;
-        unsigned char bytes[sizeof(struct tcpstat) + 4096];
-        uint64_t align;
-    } buf;
-    size_t len = sizeof buf;
-    if (sysctlbyname("net.inet.tcp.stats", &buf, &len, NULL, 0) != 0) return -errno;
-    int n = 0;
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0] && n < max; i++) {
-        const struct field *f = &fields[i];
-        if (f->offset + f->size > len) continue; /* an older kernel's shorter struct */
-        uint64_t v = 0;
-        if (f->size == sizeof(uint64_t)) {
-            uint64_t x;
-            memcpy(&x, buf.bytes + f->offset, sizeof x);
-            v = x;
-        } else {
-            uint32_t x;
-            memcpy(&x, buf.bytes + f->offset, sizeof x);
-            v = x;
-        }
-        out[n].name = f->name;
-        out[n].meaning = f->meaning;
-        out[n].value = v;
-        n++;
+    static char text[256];
+    char release[32] = "";
+    size_t rlen = sizeof release;
+    int darwin = sysctlbyname("kern.osrelease", release, &rlen, NULL, 0) == 0 ? atoi(release) : 0;
+    static uint32_t words[1024];
+    size_t len = sizeof words;
+    if (sysctlbyname("net.inet.tcp.stats", words, &len, NULL, 0) != 0) {
+        int err = errno;
+        snprintf(text, sizeof text, "sysctl net.inet.tcp.stats failed (%s)", cs_errno_name(err) ? cs_errno_name(err) : "?");
+        *source = text;
+        return -err;
     }
+    char why[200];
+    int n = cs_darwin_tcpstat_decode(darwin, words, len, out, max, why, sizeof why);
+    if (n < 0)
+        snprintf(text, sizeof text, "sysctl net.inet.tcp.stats: %s", why);
+    else
+        snprintf(text, sizeof text, "sysctl net.inet.tcp.stats (struct tcpstat of Darwin %d, %zu bytes)", darwin, len);
+    *source = text;
     return n;
 }
 
