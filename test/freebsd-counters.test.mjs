@@ -35,8 +35,9 @@ const FREEBSD_13 = ['tcps_connattempt', 'tcps_accepts', 'tcps_connects', 'tcps_d
   'tcps_usedrttvar', 'tcps_usedssthresh', 'tcps_persistdrop', 'tcps_badsyn', 'tcps_mturesent', 'tcps_listendrop',
   'tcps_badrst'];
 // 14.0 and 15 insert tcps_progdrops after tcps_keepdrops; the rest keeps its order
-// (read in sys/netinet/tcp_var.h of fel1x-developer/freebsd-src@2d614aa, a 14-era
-// tree, and kenrap/freebsd-src@f30bcb1, 15-CURRENT at __FreeBSD_version 1500030).
+// (read in sys/netinet/tcp_var.h of fel1x-developer/freebsd-src@2d614aa and
+// kenrap/freebsd-src@f30bcb1, 15-CURRENT at __FreeBSD_version 1500012 and 1500030;
+// no stable/14 copy was read).
 const FREEBSD_14 = [...FREEBSD_13.slice(0, 16), 'tcps_progdrops', ...FREEBSD_13.slice(16)];
 
 function assertSlots(result, order, label) {
