@@ -2,13 +2,13 @@ import type { RunResult, StepResult } from './result.js';
 import { describeTopology } from './topology.js';
 import { describePath, scopeText } from './netpath.js';
 import { netRxShare } from './softirq.js';
-import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES } from './latency.js';
+import { bucketHigh, percentiles, PERCENTILES as LATENCY_PERCENTILES, type Histogram } from './latency.js';
 import { fmtAskedSkew, fmtInt, fmtRate as fmtTextRate } from './format.js';
 import type { Options, SkewSpec } from './options.js';
 import { cpuRanges, expectationLine, verdictLine } from './report.js';
 import { describeSide, fmtP, type Comparison, type CoreComparison } from './compare.js';
 import { rstsPerReset } from './kernel.js';
-import { sumCounts, type Histogram, type SkewPoint } from './tally.js';
+import { sumCounts, type SkewPoint } from './tally.js';
 import { firstHitCell, hitsCell, hitsFor } from './hits.js';
 
 /**

@@ -1,12 +1,11 @@
 import { kernelCheck, readCounters } from './kernel.js';
 import type { Layout, Platform } from './native.js';
 import { StepMemory } from './memory.js';
-import type { Startup } from './result.js';
 import type { Options } from './options.js';
 import type { StepPlan } from './plan.js';
 import type { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
-import { tallyStep, type StepTally } from './tally.js';
+import { tallyStep, type Startup, type StepTally } from './tally.js';
 import { giveUpWhenNothingConnects } from './watchdog.js';
 import { netRxDelta, readNetRx } from './softirq.js';
 import { addVethPackets, type VethPackets } from './netpath.js';
