@@ -1,5 +1,3 @@
-import type { Histogram } from './tally.js';
-
 /**
  * The one place latency percentiles are defined. Histograms come from the C
  * core already bucketed (contract "log-linear-16"): values below 16 ns exact,
@@ -9,6 +7,13 @@ import type { Histogram } from './tally.js';
  * per-bucket sum the JSON promises; on sparse sorted pairs a percentile is one
  * cumulative walk.
  */
+/** Victim close() durations: sparse [bucket lower bound in ns, count], ascending. */
+export interface Histogram {
+  unit: 'ns';
+  scheme: 'log-linear-16';
+  counts: Array<[number, number]>;
+}
+
 export const PERCENTILES = [
   { key: 'p50', q: 0.5 },
   { key: 'p90', q: 0.9 },

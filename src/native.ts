@@ -145,6 +145,9 @@ export const LAYOUT_VERSION = 2;
 /** Must match enum cs_race / cs_side / cs_call / cs_stage in native/src/core.h. */
 export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;
 export const SIDE_CODES = { server: 0, client: 1 } as const;
+/** Which end sends the RST (the other is the victim), and the IP family: options the lanes take. */
+export type ResetSide = keyof typeof SIDE_CODES;
+export type Family = 4 | 6;
 export const CALLS = ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;

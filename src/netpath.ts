@@ -11,7 +11,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { RunError, UsageError } from './errors.js';
-import type { Family, ResetSide } from './options.js';
+import type { Family, ResetSide } from './native.js';
 
 export type NetPathKind = 'loopback' | 'veth';
 export const NET_PATHS: readonly NetPathKind[] = ['loopback', 'veth'];

@@ -1,10 +1,9 @@
 import { UsageError } from './errors.js';
-import { PROBES } from './native.js';
+import { PROBES, type Family, type ResetSide } from './native.js';
 import { PLACEMENTS, RESETTERS, type Placement, type Resetter } from './placement.js';
 
 export type Race = 'same-thread' | 'cross-thread';
-export type ResetSide = 'server' | 'client';
-export type Family = 4 | 6;
+export type { Family, ResetSide };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type Probe = (typeof PROBES)[number];
 

@@ -4,7 +4,7 @@ import type { Environment } from './env.js';
 import type { Options } from './options.js';
 import { OutputError, UsageError } from './errors.js';
 import { hasPosixList, outsidePosix, POSIX_ERRORS, type PosixCall } from './posix.js';
-import { callsMade, sumCounts, type Outcomes, type StepTally } from './tally.js';
+import { callsMade, sumCounts, type Outcomes, type Startup, type StepTally } from './tally.js';
 import { hitsOf, type Hits } from './hits.js';
 import { meanInterval, wilson, zeroEventUpperBound, type Interval, type MeanInterval } from './stats.js';
 import { rstCounterOf, rstsPerReset } from './kernel.js';
@@ -37,14 +37,6 @@ export interface Scaling {
   effectiveCores: number;
   /** rate / (effective cores x rate per core at the baseline): 1 is perfect, a collapse reads as << 1. */
   efficiency: number;
-}
-
-/** Where a step's time went before its first trial (absent in results rebuilt from a journal). */
-export interface Startup {
-  /** From handing the step to the pool to the first lane passing the start gate. */
-  poolStartMs: number;
-  /** From process start (Node's time origin) to the same moment. */
-  sinceProcessStartMs: number;
 }
 
 export interface StepResult extends StepTally {

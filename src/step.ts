@@ -1,12 +1,19 @@
+/*
+ * The measuring stage, bottom up: measure() here is one pass of a step's lanes
+ * over N trials at one skew (the pool runs the core, tally.ts reads the
+ * counters); skew.ts runs passes as --skew asks (one skew, a sweep, an auto
+ * search) and repeat.ts runs that as --repeat and --duration ask. Each strategy
+ * wraps the one below it and only calls down; run.ts calls measureStep() and
+ * gets one Measurement per step.
+ */
 import { kernelCheck, readCounters } from './kernel.js';
 import type { Layout, Platform } from './native.js';
 import { StepMemory } from './memory.js';
-import type { Startup } from './result.js';
 import type { Options } from './options.js';
 import type { StepPlan } from './plan.js';
 import type { LanePool } from './pool.js';
 import type { Progress } from './progress.js';
-import { tallyStep, type StepTally } from './tally.js';
+import { tallyStep, type Startup, type StepTally } from './tally.js';
 import { giveUpWhenNothingConnects } from './watchdog.js';
 import { netRxDelta, readNetRx } from './softirq.js';
 import { addVethPackets, type VethPackets } from './netpath.js';

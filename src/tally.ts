@@ -5,20 +5,12 @@ export type Naming = Pick<Platform, 'errnoNames'>;
 import type { StepMemory } from './memory.js';
 import { mergeKernelChecks, type KernelCheck } from './kernel.js';
 import { addVethPackets, type VethPackets } from './netpath.js';
-import type { Startup } from './result.js';
 import type { StepPlan } from './plan.js';
-import { mergeHistograms } from './latency.js';
+import { mergeHistograms, type Histogram } from './latency.js';
 import { mergeNetRx, type NetRxWork } from './softirq.js';
 
 export type CallName = (typeof CALLS)[number];
 export type StageName = (typeof STAGES)[number];
-
-/** Victim close() durations: sparse [bucket lower bound in ns, count], ascending. */
-export interface Histogram {
-  unit: 'ns';
-  scheme: 'log-linear-16';
-  counts: Array<[number, number]>;
-}
 
 /**
  * Achieved skew: victim start minus resetter start; 10 ns buckets within
@@ -62,6 +54,14 @@ export interface LaneTally {
   resetCpusSeen: number[];
   /** Why the lane could not start, when it could not. */
   failure?: { stage: string; errno: string };
+}
+
+/** Where a step's time went before its first trial (absent in results rebuilt from a journal). */
+export interface Startup {
+  /** From handing the step to the pool to the first lane passing the start gate. */
+  poolStartMs: number;
+  /** From process start (Node's time origin) to the same moment. */
+  sinceProcessStartMs: number;
 }
 
 export interface StepTally {
