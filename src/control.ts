@@ -48,6 +48,8 @@ export type ToController =
   | { type: 'welcome'; protocol: number; environment: Environment }
   | { type: 'refused'; reason: string }
   | { type: 'ready'; id: number; address: string; ports: number[] }
+  /** Serve ended the step itself (its time bound): the controller stops its lanes, then asks for the result as usual. */
+  | { type: 'stopping'; id: number; reason: string }
   | ({ type: 'result'; id: number } & PeerStep)
   | { type: 'error'; message: string };
 

@@ -48,6 +48,8 @@ export class RemotePeer {
   private readonly ping: NodeJS.Timeout;
   /** Serve's side of the step that ran last; merge() takes it. */
   private last: PeerStep | undefined;
+  /** Where a step serve cut short is said (the run's log). */
+  onWarn?: (message: string) => void;
 
   private constructor(private readonly control: Control<ToController, ToServe>, readonly record: RemoteRecord, maxLanes: number) {
     this.lanes = new RemoteLanes(maxLanes);
@@ -56,7 +58,9 @@ export class RemotePeer {
       this.current?.stop();
     };
     control.onMessage = (m) => {
-      if (m.type === 'error') {
+      // Serve's own bound ended the step: ours stop too, and the result says why.
+      if (m.type === 'stopping') this.current?.stop();
+      else if (m.type === 'error') {
         this.lost = new Error(`serve: ${m.message}`);
         this.current?.stop();
       }
@@ -138,6 +142,7 @@ export class RemotePeer {
       }
       const r = result as Extract<ToController, { type: 'result' }>;
       this.last = { tally: r.tally, kernel: r.kernel, ...(r.stoppedBy !== undefined && { stoppedBy: r.stoppedBy }) };
+      if (r.stoppedBy !== undefined) this.onWarn?.(`${step.cores}-core step: stopped early by ${r.stoppedBy}; its counts are what ran until then`);
       return failed;
     } finally {
       this.current = undefined;

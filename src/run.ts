@@ -105,6 +105,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
     const { host, port } = parseHostPort(options.peer, '--peer', false);
     peer = await RemotePeer.open(options.peer, host, port, peerToken ?? '', options, plan.maxLanes);
     environment.remote = peer.record;
+    peer.onWarn = (message) => log.warn({ event: 'serve-stopped' }, message);
     log.info({ event: 'peer', peer: options.peer, serveRole: peer.record.serveRole }, 'serve accepted this controller');
   }
   const startedAt = new Date().toISOString();

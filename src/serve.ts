@@ -176,6 +176,7 @@ class ServeSession {
       stoppedBy = `serve's --step-timeout (${this.stepTimeoutMs} ms)`;
       this.log.warn({ event: 'step-timeout', id: order.id }, `step ${order.id}: stopped at serve's --step-timeout`);
       memory.stop();
+      this.controller?.send({ type: 'stopping', id: order.id, reason: stoppedBy });
     }, this.stepTimeoutMs);
     const before = readCounters();
     try {

@@ -40,6 +40,9 @@ async function until(check, what, ms = 15_000) {
   assert.fail(`not within ${ms} ms: ${what}`);
 }
 
+/** serve and controller processes of the test in hand. */
+const started = new Set();
+
 /** A namespace held by `unshare --net ... read`: it goes when the holder does. */
 async function holdNamespace() {
   const child = spawn('unshare', ['--net', '--', 'sh', '-c', 'echo ready; read _'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -54,6 +57,9 @@ async function twoHosts(t) {
   const ctl = await holdNamespace();
   const tag = `csr${process.pid % 100000}`;
   t.after(async () => {
+    // A failed or timed-out test must leave no serve or controller behind: they would keep the namespaces (and this process) alive.
+    for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    started.clear();
     for (const h of [serve, ctl]) h.child.kill('SIGKILL');
     await until(() => ![serve.id, ctl.id].some((id) => liveNamespaces().has(id)), 'both namespaces are gone');
     assert.equal(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }), linksBefore, "the host's interfaces are as they were");
@@ -66,13 +72,14 @@ async function twoHosts(t) {
 }
 
 /** `close-stress serve` in the serve namespace; resolves once it printed its address and token. */
-async function startServe(ns, extra = []) {
+async function startServe(t, ns, extra = []) {
   const child = spawn('nsenter', [`--net=/proc/${ns.pid}/ns/net`, process.execPath, bin, 'serve', '--listen', `${SERVE_ADDR}:0`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
   const done = new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
+  started.add(child);
   await until(() => /^token: /m.test(stdout) || child.exitCode !== null, 'serve prints its token');
   const peer = /listening on (\S+)/.exec(stdout)?.[1];
   const token = /^token: (\S+)/m.exec(stdout)?.[1];
@@ -81,12 +88,13 @@ async function startServe(ns, extra = []) {
 }
 
 /** The controller in its namespace, to its end. */
-function controller(ns, args, opts = {}) {
+function controller(t, ns, args, opts = {}) {
   const child = spawn('nsenter', [`--net=/proc/${ns.pid}/ns/net`, process.execPath, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
+  started.add(child);
   return { child, done: new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr }))) };
 }
 
@@ -95,9 +103,9 @@ const total = (o) => o.ok + Object.values(o.errors).reduce((a, b) => a + b, 0);
 test('serve and the controller in two namespaces over veth: the merged JSON holds both sides, every trial is accounted for, and serve exits 0 after the goodbye', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
   const dir = tempDir(t);
-  const serve = await startServe(sns);
+  const serve = await startServe(t, sns);
   const json = path.join(dir, 'r.json');
-  const run = controller(ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '2', '--no-sweep', '--iterations', '300', '-q', '--json', json]);
+  const run = controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '2', '--no-sweep', '--iterations', '300', '-q', '--json', json]);
   const r = await run.done;
   assert.equal(r.status, 0, r.stderr);
   const s = await serve.done;
@@ -131,13 +139,13 @@ test('serve and the controller in two namespaces over veth: the merged JSON hold
 
 test('serve refuses a wrong token, logs and counts it, and still serves the controller with the right one', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
-  const serve = await startServe(sns);
-  const wrong = await controller(ctl, ['--peer', serve.peer, '--token', 'f'.repeat(32), '--cores', '1', '--iterations', '20', '-q']).done;
+  const serve = await startServe(t, sns);
+  const wrong = await controller(t, ctl, ['--peer', serve.peer, '--token', 'f'.repeat(32), '--cores', '1', '--iterations', '20', '-q']).done;
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /serve refused this controller: wrong token/);
   assert.doesNotMatch(wrong.stderr, NO_STACK);
   await until(() => /refused \S+: wrong token \(1 refused so far\)/.test(serve.output().stderr), 'serve logs the refusal and its count');
-  const right = await controller(ctl, ['--peer', serve.peer, '--cores', '1', '--iterations', '20', '-q'], { env: { CLOSE_STRESS_TOKEN: serve.token } }).done;
+  const right = await controller(t, ctl, ['--peer', serve.peer, '--cores', '1', '--iterations', '20', '-q'], { env: { CLOSE_STRESS_TOKEN: serve.token } }).done;
   assert.equal(right.status, 0, right.stderr);
   const s = await serve.done;
   assert.match(s.stderr, /1 steps served, 1 connections refused/);
@@ -146,9 +154,9 @@ test('serve refuses a wrong token, logs and counts it, and still serves the cont
 test('killing serve mid-step fails that step, keeps the finished ones in the JSON and the journal, and the controller exits 1', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
   const dir = tempDir(t);
-  const serve = await startServe(sns);
+  const serve = await startServe(t, sns);
   const json = path.join(dir, 'r.json');
-  const run = controller(ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '1,2', '--duration', '3s', '-q', '--json', json]);
+  const run = controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '1,2', '--duration', '3s', '-q', '--json', json]);
   const journal = `${json}.jsonl`;
   // The first step is in the journal once it finished; the second has begun by then or soon after.
   await until(() => existsSync(journal) && readFileSync(journal, 'utf8').includes('"type":"step"'), 'the first step is journaled', 30_000);
@@ -166,12 +174,82 @@ test('killing serve mid-step fails that step, keeps the finished ones in the JSO
 
 test('serve stops by itself when the controller goes away mid-step (exit 1, saying so)', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
-  const serve = await startServe(sns);
-  const run = controller(ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '1', '--duration', '30s', '-q']);
+  const serve = await startServe(t, sns);
+  const run = controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '1', '--duration', '30s', '-q']);
   await until(() => /controller \S+ authenticated/.test(serve.output().stderr), 'serve accepts the controller');
   await new Promise((r) => setTimeout(r, 500));
   run.child.kill('SIGKILL');
   const s = await serve.done;
   assert.equal(s.status, 1);
   assert.match(s.stderr, /the controller went away/);
+});
+
+test('serve stops a step at its --step-timeout, listens only on the --listen address meanwhile, and the controller stops with it and keeps the counts', { skip, timeout: 60_000 }, async (t) => {
+  const { serve: sns, ctl } = await twoHosts(t);
+  const dir = tempDir(t);
+  const serve = await startServe(t, sns, ['--step-timeout', '2s']);
+  const json = path.join(dir, 'r.json');
+  // Far more trials than 2 s can run: only serve's bound can end this step.
+  const run = controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '1', '--iterations', '1e8', '-q', '--json', json]);
+  await until(() => /controller \S+ authenticated/.test(serve.output().stderr), 'serve accepts the controller');
+  await new Promise((r) => setTimeout(r, 500));
+  const listening = execFileSync('nsenter', [`--net=/proc/${sns.pid}/ns/net`, 'ss', '-Hltn'], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/)[3]);
+  assert.ok(listening.length >= 2, `serve's control listener and its lane's: ${listening}`);
+  for (const local of listening) assert.match(local, /^198\.18\.2\.1:[0-9]+$/, 'every listener is on the --listen address');
+  const r = await run.done;
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /stopped early by serve's --step-timeout/);
+  const [step] = JSON.parse(readFileSync(json, 'utf8')).steps;
+  assert.match(step.sides.serve.stoppedBy, /--step-timeout \(2000 ms\)/);
+  assert.ok(step.trials > 0 && step.trials < 1e8);
+  assert.equal(total(step.calls.close) + step.setupFailed, step.trials, 'every trial is a victim close result or a setup failure');
+  assert.equal((await serve.done).status, 0);
+});
+
+test('serve runs only orders within their bounds: lanes, trials, skew, wait, role and probes are checked', async () => {
+  const { checkOrder } = await import('../dist/serve.js');
+  const good = { type: 'step', id: 1, lanes: 2, trials: 100, skewNs: -500, probes: [], role: 'resetter', waitMs: 5000 };
+  assert.equal(checkOrder(good, 4), undefined);
+  assert.equal(checkOrder({ ...good, role: 'victim', probes: ['shutdown', 'send'] }, 4), undefined);
+  for (const [change, why] of [
+    [{ lanes: 0 }, /lanes/], [{ lanes: 1025 }, /lanes/], [{ lanes: 1.5 }, /lanes/],
+    [{ trials: 0 }, /trials/], [{ trials: 2 ** 53 }, /trials/], [{ trials: '100' }, /trials/],
+    [{ skewNs: 1e6 + 1 }, /skewNs/], [{ waitMs: 0 }, /waitMs/], [{ waitMs: 60_001 }, /waitMs/],
+    [{ role: 'shell' }, /role/], [{ role: 'victim', probes: ['accept'] }, /probes/], [{ role: 'victim', probes: 'shutdown' }, /probes/],
+    [{ probes: ['shutdown'] }, /victim side only/], [{ id: -1 }, /id/],
+  ]) {
+    assert.match(checkOrder({ ...good, ...change }, 4) ?? 'accepted', why, JSON.stringify(change));
+  }
+});
+
+test('--peer refuses in one line what cannot run across two hosts, and records the path as remote without the token', async () => {
+  const { parseArgs } = await import('../dist/cli.js');
+  const parse = (...args) => parseArgs(['node', 'close-stress', ...args], 2);
+  const ok = parse('--peer', '198.18.2.1:7000', '--token', 'abc');
+  assert.equal(ok.path, 'remote');
+  assert.equal(ok.peer, '198.18.2.1:7000');
+  assert.equal(ok.race, 'cross-thread', 'two hosts: the resetter is a thread of the other host');
+  assert.equal(JSON.stringify(ok).includes('abc'), false, 'the token is not in the options the result records');
+  assert.equal(parse('--peer', '[2001:2::1]:7000', '--family', '6', '--token', 'abc').peer, '[2001:2::1]:7000');
+  for (const [args, why] of [
+    [['--peer', 'serve-host:7000', '--token', 'a'], /--peer takes a numeric address and port/],
+    [['--peer', '198.18.2.1', '--token', 'a'], /--peer takes a numeric address and port/],
+    [['--peer', '198.18.2.1:0', '--token', 'a'], /--peer takes a numeric address and port/],
+    [['--peer', '2001:2::1:7000', '--family', '6', '--token', 'a'], /--peer takes a numeric address and port/],
+    [['--peer', '198.18.2.1:7000'], /--peer needs the token serve printed/],
+    [['--token', 'a'], /--token needs --peer/],
+    [['--peer', '198.18.2.1:7000', '--token', 'a', '--path', 'veth'], /--path cannot be used with --peer/],
+    [['--peer', '198.18.2.1:7000', '--token', 'a', '--race', 'same-thread'], /--race same-thread cannot be run with --peer/],
+    [['--peer', '198.18.2.1:7000', '--token', 'a', '--resetter', 'next'], /--resetter cannot be used with --peer/],
+    [['--peer', '198.18.2.1:7000', '--token', 'a', '--probe', 'accept'], /--probe accept cannot be used with --peer/],
+    [['--peer', '198.18.2.1:7000', '--token', 'a', '--family', '6'], /is IPv4: give --family 4/],
+  ]) {
+    const env = process.env.CLOSE_STRESS_TOKEN;
+    delete process.env.CLOSE_STRESS_TOKEN;
+    try {
+      assert.throws(() => parse(...args), (err) => err.name === 'UsageError' && why.test(err.message) && !err.message.includes('\n'), args.join(' '));
+    } finally {
+      if (env !== undefined) process.env.CLOSE_STRESS_TOKEN = env;
+    }
+  }
 });
