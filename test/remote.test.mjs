@@ -100,12 +100,12 @@ function controller(t, ns, args, opts = {}) {
 
 const total = (o) => o.ok + Object.values(o.errors).reduce((a, b) => a + b, 0);
 
-test('serve and the controller in two namespaces over veth: the merged JSON holds both sides, every trial is accounted for, and serve exits 0 after the goodbye', { skip }, async (t) => {
+test('serve and the controller in two namespaces over veth: the merged JSON holds both sides, every trial is accounted for, the victim times its close from the peer\'s byte, and serve exits 0 after the goodbye', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
   const dir = tempDir(t);
   const serve = await startServe(t, sns);
   const json = path.join(dir, 'r.json');
-  const run = controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '2', '--no-sweep', '--iterations', '300', '-q', '--json', json]);
+  const run = controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '2', '--no-sweep', '--iterations', '300', '--skew', '2us', '-q', '--json', json]);
   const r = await run.done;
   assert.equal(r.status, 0, r.stderr);
   const s = await serve.done;
@@ -131,9 +131,15 @@ test('serve and the controller in two namespaces over veth: the merged JSON hold
   assert.deepEqual(step.kernel, theirs.kernel, "the step's kernel check is the resetting side's");
   assert.ok(step.kernel.deltas.OutRsts >= step.calls.resetClose.ok, `OutRsts ${step.kernel.deltas.OutRsts} in serve's namespace cover ${step.calls.resetClose.ok} resetting closes`);
   assert.ok(mine.kernel.deltas.ActiveOpens >= step.trials - step.setupFailed, "the controller's namespace counts its own connects");
-  // report reads it unchanged, naming the path.
-  const rep = spawnSync(process.execPath, [bin, 'report', json], { encoding: 'utf8' });
+  // One clock: each victim close starts at least the asked skew after the go byte arrived.
+  assert.equal(step.achievedSkew.samples, total(step.calls.close), 'one achieved-skew sample per victim close');
+  assert.ok(step.achievedSkew.p10Ns >= 2000, `achieved skew p10 ${step.achievedSkew.p10Ns} ns >= the asked 2us`);
+  assert.equal(step.skew.mode, 'fixed');
+  // report and the HTML report read it unchanged, naming the path.
+  const html = path.join(dir, 'r.html');
+  const rep = spawnSync(process.execPath, [bin, 'report', json, '--html', html], { encoding: 'utf8' });
   assert.equal(rep.status, 0, rep.stderr);
+  assert.match(readFileSync(html, 'utf8'), /IPv4 remote host \(serve at/);
   assert.match(rep.stdout, new RegExp(`IPv4 remote host \\(serve at ${serve.peer.replaceAll('.', '\\.')}`));
 });
 
