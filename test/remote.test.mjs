@@ -143,6 +143,30 @@ test('serve and the controller in two namespaces over veth: the merged JSON hold
   assert.match(rep.stdout, new RegExp(`IPv4 remote host \\(serve at ${serve.peer.replaceAll('.', '\\.')}`));
 });
 
+test('with --reset-side client serve is the victim: its closes, probes and skew are the step\'s, the resetting closes and the kernel check the controller\'s', { skip }, async (t) => {
+  const { serve: sns, ctl } = await twoHosts(t);
+  const dir = tempDir(t);
+  const serve = await startServe(t, sns);
+  const json = path.join(dir, 'r.json');
+  const r = await controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--reset-side', 'client', '--probe', 'shutdown', '--cores', '1', '--iterations', '200', '-q', '--json', json]).done;
+  assert.equal(r.status, 0, r.stderr);
+  const s = await serve.done;
+  assert.equal(s.status, 0, s.stderr);
+  const result = JSON.parse(readFileSync(json, 'utf8'));
+  assertValid('result', result);
+  assert.equal(result.environment.remote.serveRole, 'victim');
+  const [step] = result.steps;
+  const { controller: mine, serve: theirs } = step.sides;
+  assert.equal(Number(/step 1: ([0-9]+) trials as the victim/.exec(s.stderr)?.[1]), theirs.trials, "serve's tally is what serve logged");
+  assert.equal(step.trials, theirs.trials, "the trials are the victim side's, serve's here");
+  assert.equal(total(step.calls.close) + step.setupFailed, step.trials, 'every trial is a victim close result or a setup failure');
+  assert.equal(total(step.calls.shutdown), total(step.calls.close), 'the probe ran on serve before every victim close');
+  assert.equal(total(step.calls.resetClose) + mine.setupFailed, mine.trials, "every resetting close is the controller's");
+  assert.deepEqual(step.kernel, mine.kernel, "the kernel check is the resetting side's: the controller's namespace");
+  assert.ok(step.kernel.deltas.OutRsts >= step.calls.resetClose.ok);
+  assert.equal(step.achievedSkew.samples, total(step.calls.close));
+});
+
 test('serve refuses a wrong token, logs and counts it, and still serves the controller with the right one', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
   const serve = await startServe(t, sns);
