@@ -189,7 +189,7 @@ export class RemotePeer {
       controller: { role: serveVictim ? 'resetter' : 'victim', trials: local.trials, setupFailures: local.setupFailures, setupFailed: local.setupFailed, ...(localKernel && { kernel: localKernel }) },
       serve: { role: serveRole, trials: peer.tally.trials, setupFailures: peer.tally.setupFailures, setupFailed: peer.tally.setupFailed, strangers: peer.tally.strangers, kernel: peer.kernel, ...(peer.stoppedBy !== undefined && { stoppedBy: peer.stoppedBy }) },
     };
-    (merged as StepTally & { sides: StepSides }).sides = sides;
+    merged.sides = sides;
     return merged;
   }
 

@@ -167,7 +167,7 @@ test('with --reset-side client serve is the victim: its closes, probes and skew 
   assert.equal(step.achievedSkew.samples, total(step.calls.close));
 });
 
-test('serve refuses a wrong token, logs and counts it, and still serves the controller with the right one', { skip }, async (t) => {
+test('serve refuses a wrong token, logs and counts it, and still serves the controller with the right one (a skew sweep, each side\'s counts added over its points)', { skip }, async (t) => {
   const { serve: sns, ctl } = await twoHosts(t);
   const serve = await startServe(t, sns);
   const wrong = await controller(t, ctl, ['--peer', serve.peer, '--token', 'f'.repeat(32), '--cores', '1', '--iterations', '20', '-q']).done;
@@ -175,10 +175,17 @@ test('serve refuses a wrong token, logs and counts it, and still serves the cont
   assert.match(wrong.stderr, /serve refused this controller: wrong token/);
   assert.doesNotMatch(wrong.stderr, NO_STACK);
   await until(() => /refused \S+: wrong token \(1 refused so far\)/.test(serve.output().stderr), 'serve logs the refusal and its count');
-  const right = await controller(t, ctl, ['--peer', serve.peer, '--cores', '1', '--iterations', '20', '-q'], { env: { CLOSE_STRESS_TOKEN: serve.token } }).done;
+  // The right token still works, here with a skew sweep: three points, each its own step on serve.
+  const json = path.join(tempDir(t), 'r.json');
+  const right = await controller(t, ctl, ['--peer', serve.peer, '--cores', '1', '--iterations', '100', '--skew', '-1us:1us:1us', '-q', '--json', json], { env: { CLOSE_STRESS_TOKEN: serve.token } }).done;
   assert.equal(right.status, 0, right.stderr);
   const s = await serve.done;
-  assert.match(s.stderr, /1 steps served, 1 connections refused/);
+  assert.match(s.stderr, /3 steps served, 1 connections refused/);
+  const [step] = JSON.parse(readFileSync(json, 'utf8')).steps;
+  assert.deepEqual(step.skew.points.map((p) => p.askedNs), [-1000, 0, 1000]);
+  assert.equal(step.trials, 300);
+  assert.equal(step.sides.controller.trials, 300, "each side's own count adds up over the sweep's points");
+  assert.equal(step.sides.serve.trials, total(step.calls.resetClose) + step.sides.serve.setupFailed);
 });
 
 test('killing serve mid-step fails that step, keeps the finished ones in the JSON and the journal, and the controller exits 1', { skip }, async (t) => {
