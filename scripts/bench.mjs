@@ -12,6 +12,7 @@
 //     [--lanes 16,64,256 | --no-lanes] [--lane-iterations 2e4]
 //     [--close-stress other/checkout/bin/close-stress.js] [--no-sensitivity]
 //     [--veth]   (Linux, root: trials/s over --path veth vs loopback, alternating rounds)
+//     [--remote] (Linux, root: trials/s of serve/--peer in two namespaces joined by veth vs loopback cross-thread)
 //
 // Then, as root on Linux, hits per second per setting under the FreeBSD proxy
 // (scripts/sensitivity.mjs), as ratios to the naive same-thread figure.
@@ -38,6 +39,7 @@ function parseArgs(argv) {
     json: null,
     sensitivity: true,
     veth: false,
+    remote: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -57,6 +59,7 @@ function parseArgs(argv) {
     else if (a === '--json') args.json = next();
     else if (a === '--no-sensitivity') args.sensitivity = false;
     else if (a === '--veth') args.veth = true;
+    else if (a === '--remote') args.remote = true;
     else if (a === '--close-stress') cli = path.resolve(next()); // another build's bin/close-stress.js
     else throw new Error(`unknown argument ${a}`);
   }
@@ -317,6 +320,67 @@ export function vethLines(points, iterations) {
   ];
 }
 
+/**
+ * --remote: `close-stress serve` in one network namespace and the controller
+ * (--peer) in another, joined by a veth pair made here, against the same step
+ * over loopback (cross-thread: a two-host trial is two threads), alternating;
+ * the claim is remote / loopback trials/s, what the per-trial round trip of
+ * the two-host mode costs on one machine.
+ */
+async function remoteRatios(args, tmp) {
+  if (!args.remote) return [];
+  const hold = () => spawn('unshare', ['--net', 'sleep', '3600'], { stdio: 'ignore' });
+  const a = hold();
+  const b = hold();
+  const inNs = (pid, ...argv) => ['nsenter', `--net=/proc/${pid}/ns/net`, ...argv];
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    execFileSync('ip', ['link', 'add', 'csbench0', 'netns', String(a.pid), 'type', 'veth', 'peer', 'name', 'csbench1', 'netns', String(b.pid)]);
+    execFileSync(inNs(a.pid)[0], [...inNs(a.pid).slice(1), 'ip', '-b', '-'], { input: 'link set lo up\nlink set csbench0 up\naddr add 198.18.5.1/30 dev csbench0\n' });
+    execFileSync(inNs(b.pid)[0], [...inNs(b.pid).slice(1), 'ip', '-b', '-'], { input: 'link set lo up\nlink set csbench1 up\naddr add 198.18.5.2/30 dev csbench1\n' });
+    const points = [];
+    for (const cores of args.cores) {
+      const rates = { loopback: [], remote: [] };
+      const ratios = [];
+      for (let round = 0; round < args.rounds; round++) {
+        const lo = await runCloseStress(tmp, cores, args.iterations, 'cross-thread');
+        const serve = spawn('nsenter', [`--net=/proc/${a.pid}/ns/net`, process.execPath, cli, 'serve', '--listen', '198.18.5.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        serve.stdout.on('data', (d) => { out += d; });
+        for (let i = 0; i < 200 && !/^token: /m.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+        const peer = /listening on (\S+)/.exec(out)?.[1];
+        const token = /^token: (\S+)/m.exec(out)?.[1];
+        if (!peer || !token) { serve.kill('SIGKILL'); throw new Error('--remote: serve did not start'); }
+        const json = path.join(tmp, 'remote.json');
+        await execute('nsenter', [`--net=/proc/${b.pid}/ns/net`, process.execPath, cli, '--peer', peer, '--token', token, '--cores', String(cores), '--no-sweep', '--iterations', String(args.iterations), '-q', '--json', json, '--force'], runTimeoutMs(args.iterations) * 2);
+        const re = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+        rates.loopback.push(lo.trialsPerSec);
+        rates.remote.push(re.trialsPerSec);
+        ratios.push(re.trialsPerSec / lo.trialsPerSec);
+      }
+      const point = { cores, loopbackTrialsPerSec: median(rates.loopback), remoteTrialsPerSec: median(rates.remote), ratio: spread(ratios) };
+      points.push(point);
+      process.stderr.write(`  remote ${cores}c: ratio ${point.ratio.median.toFixed(3)}\n`);
+    }
+    return points;
+  } finally {
+    a.kill('SIGKILL');
+    b.kill('SIGKILL');
+  }
+}
+
+export function remoteLines(points, iterations) {
+  if (points.length === 0) return [];
+  return [
+    '',
+    `two hosts on one machine: serve and --peer in two namespaces joined by veth / loopback cross-thread trials/s, ${fmtInt(iterations)} trials per run, alternating rounds`,
+    table(
+      ['cores', 'loopback/s (med)', 'remote/s (med)', 'ratio min/med/max'],
+      points.map((p) => [String(p.cores), fmtInt(p.loopbackTrialsPerSec), fmtInt(p.remoteTrialsPerSec), fmtRatio(p.ratio)]),
+    ),
+  ];
+}
+
 async function memory(args, tmp, cores) {
   const rows = [];
   for (const n of args.memory) {
@@ -342,6 +406,7 @@ async function main() {
     const mem = await memory(args, tmp, cpus);
     const lanes = await laneCost(args, tmp);
     const veth = await vethRatios(args, tmp);
+    const remote = await remoteRatios(args, tmp);
     const loadAfter = load();
 
     const out = [
@@ -392,10 +457,11 @@ async function main() {
       }
     }
     out.push(...vethLines(veth, args.iterations));
+    out.push(...remoteLines(remote, args.iterations));
     process.stdout.write(out.join('\n') + '\n');
     if (args.json) {
       const machine = { cpu: os.cpus()[0]?.model, cpus, os: `${os.type()} ${os.release()}`, node: process.version };
-      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes, veth, sensitivity: sens }, null, 2) + '\n');
+      writeFileSync(args.json, JSON.stringify({ machine, args, loadBefore, loadAfter, points, failures, memory: mem, lanes, veth, remote, sensitivity: sens }, null, 2) + '\n');
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

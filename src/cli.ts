@@ -26,6 +26,8 @@ import { insideNetns, runInNetns } from './netns.js';
 import { NET_PATHS, vethUnavailable } from './netpath.js';
 import { parseCpuList } from './topology.js';
 import { renderTap } from './tap.js';
+import { parseHostPort } from './control.js';
+import { serveCommand, type RawServeOptions } from './serve.js';
 import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
 
 interface RawOptions {
@@ -54,6 +56,10 @@ interface RawOptions {
   netns?: boolean;
   path?: string;
   rpsCpus?: string;
+  peer?: string;
+  token?: string;
+  /** --race was typed (its default is same-thread, which --peer replaces). */
+  raceGiven?: boolean;
 }
 
 const DEFAULT_ITERATIONS = '100000';
@@ -66,12 +72,19 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   const logLevel: LogLevel = raw.logLevel !== undefined
     ? parseChoice(raw.logLevel, '--log-level', LOG_LEVELS)
     : raw.logFile ? 'info' : 'warn';
-  const race = parseChoice(raw.race, '--race', RACES);
+  // Two hosts: the resetter is serve's thread, the victim ours (or the other way round): never one thread.
+  if (raw.peer !== undefined && raw.race === 'same-thread' && raw.raceGiven === true) {
+    throw new UsageError('--race same-thread cannot be run with --peer: the resetting close is on the other host');
+  }
+  const race = raw.peer !== undefined ? 'cross-thread' : parseChoice(raw.race, '--race', RACES);
   const skew = raw.skew === undefined ? ({ kind: 'none' } as const) : parseSkew(raw.skew);
   // On one thread the victim close always follows the resetting close: only a delay of it exists.
   const lowest = skew.kind === 'fixed' ? skew.ns : skew.kind === 'sweep' ? skew.fromNs : 0;
   if (race === 'same-thread' && lowest < 0) {
     throw new UsageError('--skew below 0 needs --race cross-thread: on one thread the victim close always follows the resetting close');
+  }
+  if (raw.resetter !== undefined && raw.peer !== undefined) {
+    throw new UsageError('--resetter cannot be used with --peer: the resetter runs on serve\'s host');
   }
   if (raw.resetter !== undefined && race !== 'cross-thread') {
     throw new UsageError('--resetter needs --race cross-thread: only there does the RST come from a thread of its own');
@@ -85,7 +98,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
     probes: raw.probe === undefined ? [] : parseProbes(raw.probe),
     skew,
     placements: raw.placement === undefined ? ['linear'] : parsePlacements(raw.placement),
-    ...(race === 'cross-thread' && { resetters: raw.resetter === undefined ? ['next'] : parseResetters(raw.resetter) }),
+    ...(race === 'cross-thread' && raw.peer === undefined && { resetters: raw.resetter === undefined ? ['next'] : parseResetters(raw.resetter) }),
     force: raw.force ?? false,
     quiet: raw.quiet ?? false,
     logLevel,
@@ -98,6 +111,8 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   };
   const netPath = parseChoice(raw.path ?? 'loopback', '--path', NET_PATHS);
   if (netPath !== 'loopback') options.path = netPath;
+  if (raw.peer !== undefined) applyPeer(options, raw);
+  else if (raw.token !== undefined) throw new UsageError('--token needs --peer: it authenticates this controller to serve');
   const noVeth = netPath === 'veth' ? vethUnavailable() : undefined;
   if (noVeth) throw new UsageError(noVeth);
   if (raw.rpsCpus !== undefined) {
@@ -128,6 +143,21 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   ]);
   return options;
 }
+
+/** --peer: the path is the network to serve's host; what cannot cross it is refused here. */
+function applyPeer(options: Options, raw: RawOptions): void {
+  const { family } = parseHostPort(raw.peer!, '--peer', false);
+  if (raw.path !== undefined) throw new UsageError('--path cannot be used with --peer: the path is the network between the two hosts');
+  if (raw.netns) throw new UsageError('--netns cannot be used with --peer: serve\'s host processes the packets it receives');
+  if (family !== options.family) throw new UsageError(`--peer ${raw.peer} is IPv${family}: give --family ${family}`);
+  if (options.probes.includes('accept')) throw new UsageError('--probe accept cannot be used with --peer: it needs a listener of the victim\'s own');
+  if (tokenOf(raw) === undefined) throw new UsageError('--peer needs the token serve printed: --token T (or CLOSE_STRESS_TOKEN=T, kept out of ps)');
+  options.path = 'remote';
+  options.peer = raw.peer!;
+}
+
+/** --token, else CLOSE_STRESS_TOKEN: a token on the command line is visible to every user of the host (ps). */
+export const tokenOf = (raw: Pick<RawOptions, 'token'>): string | undefined => raw.token ?? process.env.CLOSE_STRESS_TOKEN;
 
 /** `--rps-cpus 0-3,8`: a non-empty CPU list within the native CPU masks. */
 function parseRpsCpus(text: string): number[] {
@@ -160,6 +190,8 @@ function program(): Command {
     .option('--placement <list>', `which CPUs a step's lanes use: ${PLACEMENTS.join(', ')}; a list (linear,spread) runs every step once per placement (default: linear, lane i on the i-th allowed CPU)`)
     .option('--resetter <list>', `cross-thread: the resetter's CPU relative to its victim: ${RESETTERS.join(', ')}; a list runs every step once per value (default: next, the CPU of the next lane)`)
     .option('--path <path>', 'loopback, or veth (Linux, root): each lane\'s listener in one network namespace of the run\'s own, its clients in another, joined by a veth pair (default: loopback)')
+    .option('--peer <addr:port>', 'two hosts: run the controller\'s side against `close-stress serve` at this numeric address (198.18.0.1:7000, [2001:2::1]:7000); the path is recorded as remote')
+    .option('--token <token>', '--peer: the one-time token serve printed (or CLOSE_STRESS_TOKEN, which ps does not show)')
     .option('--rps-cpus <list>', '--path veth: CPUs that process packets arriving at the victim\'s veth end (RPS), as a CPU list (0-3,8) (default: RPS off)')
     .option('--json <file>', 'also write the results, options and environment as JSON (atomically)')
     .option('--force', 'overwrite an existing --json or journal file')
@@ -217,7 +249,8 @@ type Chosen =
   | { kind: 'run' }
   | { kind: 'report'; file: string; html?: string; force?: boolean; tap?: boolean }
   | { kind: 'compare'; base: string; runs: string[]; html?: string; json?: string; force?: boolean; failOnWorse?: boolean }
-  | { kind: 'inject'; command: string[]; raw: RawInjectOptions };
+  | { kind: 'inject'; command: string[]; raw: RawInjectOptions }
+  | { kind: 'serve'; raw: RawServeOptions };
 
 function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
   cmd
@@ -256,6 +289,16 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .passThroughOptions()
     .action((command: string[], o: RawInjectOptions) => choose({ kind: 'inject', command, raw: o }));
   refuseRepeatedFlags(inject);
+  const serve = cmd
+    .command('serve')
+    .description('two hosts: run serve\'s side of each trial (the resetting side with the default --reset-side server) for one controller (close-stress --peer ADDR:PORT --token T); prints a one-time token and exits when the controller goes')
+    .requiredOption('--listen <addr:port>', 'the numeric address and port to listen on for the controller (198.18.0.1:7000, [2001:2::1]:7000; port 0: any, printed); the lanes\' listeners bind to the same address')
+    .option('--step-timeout <time>', 'the longest a step may run before serve stops it: 500ms, 30s, 5m, 1h (default: 10m)')
+    .option('--log-file <file>', 'structured (pino) log to this file instead of stderr')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: info)`)
+    .allowExcessArguments(false)
+    .action((o: RawServeOptions) => choose({ kind: 'serve', raw: o }));
+  refuseRepeatedFlags(serve);
   return cmd.action(() => choose({ kind: 'run' }));
 }
 
@@ -341,7 +384,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   const log = createLogger(options.logLevel, options.logFile, progress);
   const signals = new StopSignals(log);
   try {
-    const code = await runAndSave(options, rule, raw.tap === true, progress, log, signals);
+    const code = await runAndSave(options, rule, raw.tap === true, progress, log, signals, tokenOf(raw));
     // A signal that came while the result was being saved: still saved, and the exit says it came.
     return signals.exitCode ?? code;
   } finally {
@@ -349,8 +392,8 @@ async function runCommand(raw: RawOptions): Promise<number> {
   }
 }
 
-async function runAndSave(options: Options, rule: BisectRule | undefined, tapOut: boolean, progress: Progress, log: Logger, signals: StopSignals): Promise<number> {
-  const outcome = await run(options, progress, log, signals);
+async function runAndSave(options: Options, rule: BisectRule | undefined, tapOut: boolean, progress: Progress, log: Logger, signals: StopSignals, peerToken?: string): Promise<number> {
+  const outcome = await run(options, progress, log, signals, peerToken);
   const { result, exitCode } = outcome;
   // With --tap stdout is the harness's: TAP there, the table for people on stderr.
   const tap = tapOut ? renderTap(result, rule) : undefined;
@@ -411,7 +454,9 @@ export function parseCommand(argv: string[]): Parsed | undefined {
     const given = cmd.options.find((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli');
     if (given) throw new UsageError(`${given.long ?? given.flags} is a run option; '${c.kind}' does not take it`);
   }
-  return { chosen: c, raw: cmd.opts<RawOptions>() };
+  const raw = cmd.opts<RawOptions>();
+  if (cmd.getOptionValueSource('race') === 'cli') raw.raceGiven = true;
+  return { chosen: c, raw };
 }
 
 /** argv -> validated run Options (undefined for help, version or a subcommand). */
@@ -431,6 +476,7 @@ export async function main(argv: string[]): Promise<number> {
     if (chosen.kind === 'report') return await reportCommand(chosen);
     if (chosen.kind === 'compare') return await compareCommand(chosen);
     if (chosen.kind === 'inject') return await injectCommand(chosen);
+    if (chosen.kind === 'serve') return await serveCommand(chosen.raw);
     return await runCommand(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

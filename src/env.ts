@@ -21,6 +21,8 @@ export interface Environment {
   preload?: Record<string, string>;
   /** --path veth: the namespaces, veth ends, addresses and RPS of the run (absent: loopback). */
   netPath?: VethRecord;
+  /** --peer: serve's address, its part of each trial and its host's environment. */
+  remote?: import('./remote.js').RemoteRecord;
 }
 
 /** Loader variables that inject libraries or redirect symbol lookup: glibc/musl, FreeBSD rtld, macOS dyld. */

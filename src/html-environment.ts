@@ -46,7 +46,7 @@ export function environmentTable(series: Series[]): string {
     ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
     ['topology', (r) => (r.environment.topology ? describeTopology(r.environment.topology) + r.environment.topology.notes.map((n) => `; ${n}`).join('') : 'not recorded')],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
-    ['path', (r) => describePath(r.options.path, r.options.family, r.environment.netPath)],
+    ['path', (r) => describePath(r.options.path, r.options.family, r.environment.netPath, r.environment.remote)],
     ['options', (r) => describeOptions(r.options)],
     ['tool', (r) => `${r.environment.tool.name} ${r.environment.tool.version}, ${r.environment.node ? `node ${r.environment.node}` : 'C core alone, without Node'}, host ${r.environment.hostname}`],
     ['time', (r) => `${r.startedAt} → ${r.finishedAt}`],

@@ -314,7 +314,11 @@ export class VethPath {
 }
 
 /** The path as the step header names it: `IPv4 loopback`, `IPv4 veth (...)`. */
-export function describePath(kind: NetPathKind | undefined, family: Family, record?: VethRecord): string {
+export function describePath(kind: NetPathKind | 'remote' | undefined, family: Family, record?: VethRecord, remote?: { peer: string; serveRole: string; environment?: { hostname?: string } }): string {
+  if (kind === 'remote') {
+    const where = remote ? ` (serve at ${remote.peer}${remote.environment?.hostname ? ` on ${remote.environment.hostname}` : ''}, the ${remote.serveRole === 'resetter' ? 'resetting side' : 'victim side'})` : '';
+    return `IPv${family} remote host${where}`;
+  }
   if (kind !== 'veth') return `IPv${family} loopback`;
   if (!record) return `IPv${family} veth`;
   const rps = record.receive.rpsCpus.length > 0 ? `RPS on CPUs ${record.receive.rpsCpus.join(',')}` : 'RPS off';

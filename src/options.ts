@@ -34,7 +34,9 @@ export interface Options {
   /** --lanes-per-core K: K lanes on each CPU of a step, pinned K to each (default 1). */
   lanesPerCore?: number;
   /** --path: where the packets go; absent in older results, which all ran over loopback. */
-  path?: 'loopback' | 'veth';
+  path?: 'loopback' | 'veth' | 'remote';
+  /** --peer HOST:PORT: serve's control address; the run is the controller of a two-host run (path remote). */
+  peer?: string;
   /** --rps-cpus, --path veth: CPUs that process packets arriving at the victim's veth end (RPS). */
   rpsCpus?: number[];
   /** Runs of each step (--repeat): counts add up, throughput gets a confidence interval. */

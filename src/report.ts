@@ -87,7 +87,7 @@ export function renderTable(result: RunResult): string {
   const out: string[] = [
     `${env.tool.name} ${env.tool.version} on ${env.os.type} ${env.os.release} (${env.cpu.model})`,
     `race: ${options.race}; RST sent by the ${options.resetSide}, victim close() on the ${victim}; ` +
-      `${describePath(options.path, options.family, env.netPath)}; ${stepLength(options)}`,
+      `${describePath(options.path, options.family, env.netPath, env.remote)}; ${stepLength(options)}`,
     ...(options.netns ? ['network: a private namespace (--netns) with RPS on its lo: loopback input, the RST included, is processed from another CPU\'s backlog (a Linux stand-in for FreeBSD\'s netisr)'] : []),
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
       (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'

@@ -12,6 +12,8 @@ import { raceOf, stepResult, withScaling, type RunResult, type StepResult } from
 import { rstsPerReset } from './kernel.js';
 import { JournalWriter } from './journal.js';
 import { VethPath } from './netpath.js';
+import { RemotePeer } from './remote.js';
+import { parseHostPort } from './control.js';
 import { measureStep } from './repeat.js';
 import type { StepContext } from './step.js';
 import { stepFailure, type StepTally } from './tally.js';
@@ -82,11 +84,12 @@ async function testFinishDelay(): Promise<void> {
  * options -> plan -> pool -> native -> tallies. Steps finished before a
  * failure or a signal are kept: the caller reports and saves them.
  */
-export async function run(options: Options, progress: Progress, log: Logger, signals: StopSignals): Promise<RunOutcome> {
+export async function run(options: Options, progress: Progress, log: Logger, signals: StopSignals, peerToken?: string): Promise<RunOutcome> {
   const platform = native().platform();
   const layout = native().layout();
   const environment = captureEnvironment(platform);
-  const plan = buildPlan(options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores) * (options.lanesPerCore ?? 1)), environment.topology);
+  // --peer: each lane is one thread here; its other half is serve's.
+  const plan = buildPlan(options.peer ? { ...options, race: 'same-thread' } : options, platform.allowedCpus, platform.canPin, laneCap(descriptorBudget(), Math.max(...options.cores) * (options.lanesPerCore ?? 1)), environment.topology);
   if (plan.steps.length === 0) throw new RunError(plan.skipped[0]?.reason ?? 'no step to run');
   // Before the journal opens, so its header records the namespaces; nothing is measured yet, so a failure is a plain error.
   let veth: VethPath | undefined;
@@ -96,6 +99,14 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
     for (const owner of opened.removed) log.warn({ event: 'stale-netns', owner }, `removed the network namespaces left by run ${owner}, which is gone`);
     environment.netPath = veth.record;
     log.info({ event: 'veth', netPath: veth.record }, 'veth pair ready');
+  }
+  let peer: RemotePeer | undefined;
+  if (options.peer) {
+    const { host, port } = parseHostPort(options.peer, '--peer', false);
+    peer = await RemotePeer.open(options.peer, host, port, peerToken ?? '', options, plan.maxLanes);
+    environment.remote = peer.record;
+    peer.onWarn = (message) => log.warn({ event: 'serve-stopped' }, message);
+    log.info({ event: 'peer', peer: options.peer, serveRole: peer.record.serveRole }, 'serve accepted this controller');
   }
   const startedAt = new Date().toISOString();
   const steps: StepResult[] = [];
@@ -136,9 +147,10 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   let current: StepMemory | undefined;
   signals.onStop(() => current?.stop());
 
-  const pool = new LanePool(plan, veth?.laneNet());
+  const pool = peer ?? new LanePool(plan, veth?.laneNet());
   const ctx: StepContext = {
     pool, platform, layout, options, progress,
+    ...(peer && { mergePeer: (t: StepTally) => peer!.merge(t) }),
     onMemory: (m) => { current = m; },
     stopping: () => signals.received !== undefined,
     ...(veth && { countersDir: veth.countersDir(), vethPackets: () => veth!.readPackets() }),

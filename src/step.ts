@@ -20,7 +20,8 @@ import { addVethPackets, type VethPackets } from './netpath.js';
 
 /** Everything one measurement needs; built once per run. */
 export interface StepContext {
-  pool: LanePool;
+  /** The local lanes, or (--peer) the control connection that runs both sides of a step. */
+  pool: Pick<LanePool, 'runStep'>;
   platform: Platform;
   layout: Layout;
   options: Options;
@@ -33,6 +34,8 @@ export interface StepContext {
   countersDir?: string;
   /** --path veth: both veth ends' packet counters now. */
   vethPackets?: () => VethPackets;
+  /** --peer: the step's tally with serve's side merged in. */
+  mergePeer?: (tally: StepTally) => StepTally;
 }
 
 export interface Measurement {
@@ -69,8 +72,9 @@ export async function measure(ctx: StepContext, step: StepPlan, trials: number, 
     const after = readCounters(ctx.countersDir);
     const packetsAfter = ctx.vethPackets?.();
     const withSkew = ctx.options.race === 'cross-thread' || ctx.options.skew.kind !== 'none';
-    const tally = tallyStep(step, memory, ctx.platform, ctx.options.probes, withSkew);
+    let tally = tallyStep(step, memory, ctx.platform, ctx.options.probes, withSkew);
     tally.kernel = kernelCheck(before, after, ctx.countersDir === undefined ? 'machine' : 'netns');
+    if (ctx.mergePeer) tally = ctx.mergePeer(tally);
     if (step.placement !== undefined) tally.placement = step.placement;
     if (rx) tally.netRx = rx;
     if (packetsBefore && packetsAfter) {

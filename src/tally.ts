@@ -124,6 +124,8 @@ export interface StepTally {
   netRx?: NetRxWork;
   /** --path veth: packets through both veth ends over the step (/proc/PID/net/dev in each namespace): proof the trials crossed the pair. */
   vethPackets?: VethPackets;
+  /** --peer: each host's own part of the step (src/remote.ts merges them into the counts above). */
+  sides?: import('./remote.js').StepSides;
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -381,8 +383,21 @@ export function mergeTallies(parts: StepTally[]): StepTally {
     else delete out.kernel;
     if (out.netRx && t.netRx) mergeNetRx(out.netRx, t.netRx);
     if (out.vethPackets && t.vethPackets) out.vethPackets = addVethPackets(out.vethPackets, t.vethPackets);
+    if (out.sides && t.sides) for (const side of ['controller', 'serve'] as const) mergeSide(out.sides[side], t.sides[side]);
   }
   return out;
+}
+
+/** One host's part of two passes (repeats, skew points) as one. */
+function mergeSide(into: { trials: number; setupFailures: StepTally['setupFailures']; setupFailed: number; strangers?: number; kernel?: KernelCheck; stoppedBy?: string }, from: typeof into): void {
+  into.trials += from.trials;
+  for (const [stage, byErrno] of Object.entries(from.setupFailures)) addCounts((into.setupFailures[stage as StageName] ??= {}), byErrno ?? {});
+  into.setupFailed += from.setupFailed;
+  if (into.strangers !== undefined) into.strangers += from.strangers ?? 0;
+  const kernel = mergeKernelChecks(into.kernel, from.kernel);
+  if (kernel) into.kernel = kernel;
+  else delete into.kernel;
+  if (into.stoppedBy === undefined && from.stoppedBy !== undefined) into.stoppedBy = from.stoppedBy;
 }
 
 /** Calls of one syscall that were made: successes plus failures of every errno. */

@@ -47,3 +47,11 @@ test('the bench\'s veth section gives loopback and veth trials/s and their ratio
   assert.match(text, /--path veth \/ --path loopback trials\/s, 100,000 trials per run/);
   assert.match(text, /^same-thread +2 +40,000 +30,000 +0\.700 \/ 0\.750 \/ 0\.800$/m);
 });
+
+test('the bench\'s two-host section gives loopback and remote trials/s and their ratio per point', async () => {
+  const { remoteLines } = await import('../scripts/bench.mjs');
+  assert.deepEqual(remoteLines([], 1e5), [], 'nothing without --remote');
+  const text = remoteLines([{ cores: 1, loopbackTrialsPerSec: 20000, remoteTrialsPerSec: 12000, ratio: { min: 0.5, median: 0.6, max: 0.7 } }], 5000).join('\n');
+  assert.match(text, /serve and --peer in two namespaces joined by veth \/ loopback cross-thread trials\/s, 5,000 trials per run/);
+  assert.match(text, /^ +1 +20,000 +12,000 +0\.500 \/ 0\.600 \/ 0\.700$/m);
+});

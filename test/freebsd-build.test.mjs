@@ -23,9 +23,9 @@ test('native/ cross-compiles for FreeBSD: addon objects, a .node shared object a
   const out = tempDir(t);
   const r = spawnSync(script, [sysroot], { encoding: 'utf8', env: { ...process.env, OUT_DIR: out }, timeout: 120_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /close_stress\.node: ELF 64-bit LSB shared object, .*\(FreeBSD\)/);
-  assert.match(r.stdout, /close-stress-core: ELF 64-bit LSB executable, .*\(FreeBSD\), dynamically linked, interpreter \/libexec\/ld-elf\.so\.1/);
-  for (const f of ['binding', 'core', 'os', 'errnames', 'counters', 'layout', 'plan']) {
+  assert.match(r.stdout, /close_stress\.node: +ELF 64-bit LSB shared object, .*\(FreeBSD\)/);
+  assert.match(r.stdout, /close-stress-core: +ELF 64-bit LSB executable, .*\(FreeBSD\), dynamically linked, interpreter \/libexec\/ld-elf\.so\.1/);
+  for (const f of ['binding', 'binding-remote', 'remote', 'core', 'os', 'errnames', 'counters', 'layout', 'plan']) {
     assert.match(r.stdout, new RegExp(`addon/${f}\\.o: +ELF 64-bit LSB relocatable, .*\\(FreeBSD\\)`));
   }
   // OUT_DIR is where the binaries are, each named by its full path.

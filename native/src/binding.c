@@ -320,6 +320,8 @@ static napi_value sysctl_raw(napi_env env, napi_callback_info info) {
     return out;
 }
 
+void cs_remote_napi_register(napi_env env, napi_value exports); /* binding-remote.c */
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     napi_property_descriptor props[] = {
         {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
@@ -332,5 +334,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     };
     if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
         return NULL;
+    cs_remote_napi_register(env, exports);
     return exports;
 }

@@ -637,3 +637,29 @@ int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
     if (cfg->listen_netns) cs_os_leave_netns();
     return rc;
 }
+
+/* ---- pieces the remote loop (remote.c) shares -------------------------- */
+#include "core-internal.h"
+/* Thin exports of the loop's own steps, so the two-host loop tallies every
+ * call exactly as the local one does (core-internal.h). */
+int cs_claim_trial(struct cs_step_shared *step, uint64_t *trial) { return claim_trial(step, trial); }
+int cs_stop_requested(struct cs_step_shared *step) { return stop_requested(step); }
+void cs_spin_ns(int64_t ns) { spin_ns(ns); }
+void cs_spin_or_yield(unsigned *spins) { spin_or_yield(spins); }
+int cs_new_socket(int family) { return new_socket(family); }
+int cs_accept_cloexec(int lfd, struct sockaddr_storage *peer, socklen_t *plen) { return accept_cloexec(lfd, peer, plen); }
+int cs_wait_for_connection(int lfd, struct cs_step_shared *step, int timeout_ms) { return wait_for_connection(lfd, step, timeout_ms); }
+int cs_fail_setup(struct cs_lane_counters *c, int stage, int err, int fd1, int fd2) { return fail_setup(c, stage, err, fd1, fd2); }
+void cs_other_close(struct cs_lane_counters *c, int fd) { other_close(c, fd); }
+void cs_reset_close(struct cs_lane_counters *c, int fd) { reset_close(c, fd); }
+void cs_record_skew(struct cs_lane_counters *c, int64_t skew) { record_skew(c, skew); }
+void cs_record_cpu(uint64_t *mask) { record_cpu(mask); }
+void cs_victim_close(struct cs_lane_counters *c, int fd, dev_t dev, ino_t ino, uint64_t t0) {
+    struct pair p = {.reset_fd = -1, .victim_fd = fd, .victim_dev = dev, .victim_ino = ino};
+    victim_close(c, &p, t0);
+}
+unsigned cs_run_probe_turn(struct cs_lane_counters *c, unsigned probes, uint64_t turn, int fd) {
+    unsigned chosen = probe_of_turn(probes, turn);
+    if (chosen) run_probes(c, chosen, fd);
+    return chosen;
+}
