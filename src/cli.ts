@@ -265,6 +265,8 @@ async function writeHtml(file: string, results: RunResult[], title: string, more
 }
 
 async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<number> {
+  // Before the exists check: with --force the report would overwrite the run it reads.
+  refuseSharedOutputs([{ flag: 'the input', file: c.file }, { flag: '--html', file: c.html }]);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
   const result = loadRun(c.file);
   const tap = c.tap ? renderTap(result) : undefined;
@@ -276,9 +278,9 @@ async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<nu
 }
 
 async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
+  for (const input of [c.base, ...c.runs]) refuseSharedOutputs([{ flag: 'the input', file: input }, { flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   if (c.json) checkOutputPath(c.json, '--json', c.force ?? false);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
-  refuseSharedOutputs([{ flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   const base = loadRun(c.base);
   const runs = c.runs.map(loadRun);
   const many = runs.length > 1 ? compareMany(base, runs, [c.base, ...c.runs], (i) => sameFile(c.base, c.runs[i]!)) : undefined;
