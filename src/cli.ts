@@ -343,6 +343,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   try {
     const code = await runAndSave(options, rule, raw.tap === true, progress, log, signals);
     // A signal that came while the result was being saved: still saved, and the exit says it came.
+    await signals.saved();
     return signals.exitCode ?? code;
   } finally {
     signals.release();
