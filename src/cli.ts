@@ -308,6 +308,8 @@ async function writeHtml(file: string, results: RunResult[], title: string, more
 }
 
 async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<number> {
+  // Before the exists check: with --force the report would overwrite the run it reads.
+  refuseSharedOutputs([{ flag: 'the input', file: c.file }, { flag: '--html', file: c.html }]);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
   const result = loadRun(c.file);
   const tap = c.tap ? renderTap(result) : undefined;
@@ -319,9 +321,9 @@ async function reportCommand(c: Extract<Chosen, { kind: 'report' }>): Promise<nu
 }
 
 async function compareCommand(c: Extract<Chosen, { kind: 'compare' }>): Promise<number> {
+  for (const input of [c.base, ...c.runs]) refuseSharedOutputs([{ flag: 'the input', file: input }, { flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   if (c.json) checkOutputPath(c.json, '--json', c.force ?? false);
   if (c.html) checkOutputPath(c.html, '--html', c.force ?? false);
-  refuseSharedOutputs([{ flag: '--json', file: c.json }, { flag: '--html', file: c.html }]);
   const base = loadRun(c.base);
   const runs = c.runs.map(loadRun);
   const many = runs.length > 1 ? compareMany(base, runs, [c.base, ...c.runs], (i) => sameFile(c.base, c.runs[i]!)) : undefined;
@@ -386,6 +388,7 @@ async function runCommand(raw: RawOptions): Promise<number> {
   try {
     const code = await runAndSave(options, rule, raw.tap === true, progress, log, signals, tokenOf(raw));
     // A signal that came while the result was being saved: still saved, and the exit says it came.
+    await signals.saved();
     return signals.exitCode ?? code;
   } finally {
     signals.release();

@@ -45,13 +45,15 @@ export class StopSignals {
   received: keyof typeof SIGNAL_EXIT | undefined;
   private stopper: (() => void) | undefined;
   private readonly handlers: Record<keyof typeof SIGNAL_EXIT, () => void>;
+  private isSaved = false;
 
   constructor(log: Logger) {
     const on = (name: keyof typeof SIGNAL_EXIT) => () => {
       if (this.received) process.exit(SIGNAL_EXIT[name]);
       this.received = name;
       this.stopper?.();
-      log.warn({ event: 'signal', signal: name }, `${name}: stopping; saving what was measured (again to quit at once)`);
+      if (this.isSaved) log.warn({ event: 'signal', signal: name, saved: true }, `${name} came while the finished run was being saved; it is saved whole and says completed`);
+      else log.warn({ event: 'signal', signal: name }, `${name}: stopping; saving what was measured (again to quit at once)`);
     };
     this.handlers = { SIGINT: on('SIGINT'), SIGTERM: on('SIGTERM') };
     process.on('SIGINT', this.handlers.SIGINT).on('SIGTERM', this.handlers.SIGTERM);
@@ -65,6 +67,19 @@ export class StopSignals {
   /** 130 / 143 once a signal came, else undefined. */
   get exitCode(): number | undefined {
     return this.received && SIGNAL_EXIT[this.received];
+  }
+
+  /**
+   * Called once every output is written. From the status check in run() to
+   * the last write the save is synchronous, so no handler runs inside it: a
+   * signal that came meanwhile is handled only now, and the files it finds
+   * are whole and rightly say completed. Two turns of the event loop cross
+   * one poll phase, where libuv hands the caught signal to its handler, so
+   * the exit status says the signal came instead of losing it.
+   */
+  async saved(): Promise<void> {
+    this.isSaved = true;
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
   }
 
   release(): void {

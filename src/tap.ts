@@ -1,4 +1,9 @@
-import { stringify } from 'yaml';
+import { createRequire } from 'node:module';
+
+// Loaded on first use, as stats.ts loads jstat: only --tap needs YAML, and
+// loading it costs every other start-up about 50 ms of CPU.
+let yaml: typeof import('yaml') | undefined;
+const stringify = (data: unknown): string => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml')).stringify(data);
 import { judge, type BisectRule } from './bisect.js';
 import type { RunResult, StepResult, Verdict } from './result.js';
 import { placementLabel } from './placement.js';

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { XMLParser } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
 import { native } from './native.js';
 
 /**
@@ -160,6 +160,8 @@ interface SpecGroup {
  * (cache-level 0), and noted as inferred.
  */
 export function parseTopologySpec(xml: string, ndomains?: number): Topology {
+  // Loaded here, on first use: only FreeBSD's topology_spec is XML, and loading the parser costs every start-up elsewhere about 50 ms of CPU.
+  const { XMLParser } = createRequire(import.meta.url)('fast-xml-parser') as typeof import('fast-xml-parser');
   const parser = new XMLParser({
     ignoreAttributes: false,
     isArray: (name) => name === 'group' || name === 'flag',

@@ -2,10 +2,10 @@
 // cross-check and what happened to descriptors after failed closes. Several runs compare against one base.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stepResult } from '../dist/result.js';
-import { runCli, tempDir } from './helpers/cli.mjs';
+import { runCli, saveJson, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
 /** One saved run: per core count, ECONNRESET count per repeat (1e5 trials each), and kernel RSTs sent per resetting close. */
@@ -34,18 +34,12 @@ function savedRun(perCores, { startedAt = '2026-01-01T00:00:00.000Z', rsts = 1, 
   };
 }
 
-function save(dir, name, value) {
-  const file = path.join(dir, name);
-  writeFileSync(file, JSON.stringify(value));
-  return file;
-}
-
 const text = (html) => html.replace(/<[^>]+>/g, ' ').replace(/&gt;/g, '>').replace(/&lt;/g, '<').replace(/&#39;/g, "'").replace(/\s+/g, ' ');
 
 test('the comparison HTML shows each core count\'s verdict, the rows with their difference and p, and throughput with intervals', (t) => {
   const dir = tempDir(t);
-  const base = save(dir, 'base.json', savedRun({ 1: [0, 0, 0], 4: [10, 12, 11] }));
-  const next = save(dir, 'new.json', savedRun({ 1: [0, 0, 0], 4: [0, 0, 0] }, { startedAt: '2026-01-02T00:00:00.000Z' }));
+  const base = saveJson(dir, 'base.json', savedRun({ 1: [0, 0, 0], 4: [10, 12, 11] }));
+  const next = saveJson(dir, 'new.json', savedRun({ 1: [0, 0, 0], 4: [0, 0, 0] }, { startedAt: '2026-01-02T00:00:00.000Z' }));
   const html = path.join(dir, 'cmp.html');
   const r = runCli(['compare', base, next, '--html', html]);
   assert.equal(r.code, 0, r.stderr);
@@ -64,8 +58,8 @@ test('the comparison HTML shows each core count\'s verdict, the rows with their 
 
 test('both HTML pages show the kernel RSTs per resetting close and the released, retained and reused descriptors', (t) => {
   const dir = tempDir(t);
-  const base = save(dir, 'base.json', savedRun({ 2: [30] }, { retained: 4 }));
-  const broken = save(dir, 'broken.json', savedRun({ 2: [30] }, { rsts: 0, retained: 4, startedAt: '2026-01-02T00:00:00.000Z' }));
+  const base = saveJson(dir, 'base.json', savedRun({ 2: [30] }, { retained: 4 }));
+  const broken = saveJson(dir, 'broken.json', savedRun({ 2: [30] }, { rsts: 0, retained: 4, startedAt: '2026-01-02T00:00:00.000Z' }));
   const report = path.join(dir, 'report.html');
   assert.equal(runCli(['report', base, '--html', report]).code, 0);
   const cmp = path.join(dir, 'cmp.html');
@@ -81,9 +75,9 @@ test('both HTML pages show the kernel RSTs per resetting close and the released,
 
 test('compare BASE A B prints one column per run against the base, in the table, JSON and HTML', (t) => {
   const dir = tempDir(t);
-  const base = save(dir, 'base.json', savedRun({ 4: [100, 110, 105] }));
-  const worse = save(dir, 'worse.json', savedRun({ 4: [300, 310, 290] }, { startedAt: '2026-01-02T00:00:00.000Z' }));
-  const better = save(dir, 'better.json', savedRun({ 4: [0, 0, 0] }, { startedAt: '2026-01-03T00:00:00.000Z' }));
+  const base = saveJson(dir, 'base.json', savedRun({ 4: [100, 110, 105] }));
+  const worse = saveJson(dir, 'worse.json', savedRun({ 4: [300, 310, 290] }, { startedAt: '2026-01-02T00:00:00.000Z' }));
+  const better = saveJson(dir, 'better.json', savedRun({ 4: [0, 0, 0] }, { startedAt: '2026-01-03T00:00:00.000Z' }));
   const json = path.join(dir, 'cmp.json');
   const html = path.join(dir, 'cmp.html');
   const r = runCli(['compare', base, worse, better, '--json', json, '--html', html]);
@@ -117,10 +111,10 @@ test('compare BASE A B prints one column per run against the base, in the table,
 
 test('among several runs, one that measured a different race is refused naming its file', (t) => {
   const dir = tempDir(t);
-  const base = save(dir, 'base.json', savedRun({ 4: [1, 2, 3] }));
+  const base = saveJson(dir, 'base.json', savedRun({ 4: [1, 2, 3] }));
   const other = savedRun({ 4: [1, 2, 3] }, { startedAt: '2026-01-02T00:00:00.000Z' });
   other.options.race = 'cross-thread';
-  const r = runCli(['compare', base, save(dir, 'ok.json', savedRun({ 4: [1, 2, 3] })), save(dir, 'cross.json', other)]);
+  const r = runCli(['compare', base, saveJson(dir, 'ok.json', savedRun({ 4: [1, 2, 3] })), saveJson(dir, 'cross.json', other)]);
   assert.equal(r.code, 2);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /cross\.json: compare: the runs differ in --race/);

@@ -1,10 +1,10 @@
 // `close-stress compare BASE NEW` on synthetic results whose answer is known.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stepResult } from '../dist/result.js';
-import { runCli, tempDir } from './helpers/cli.mjs';
+import { runCli, saveJson, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
 const hist = (counts) => ({ unit: 'ns', scheme: 'log-linear-16', counts });
@@ -28,16 +28,10 @@ function syntheticRun({ econnreset, race = 'same-thread', elapsedNs = 10e9, late
   };
 }
 
-function write(dir, name, value) {
-  const file = path.join(dir, name);
-  writeFileSync(file, JSON.stringify(value));
-  return file;
-}
-
 test('a patch that takes ECONNRESET from 120 in 1e6 to 0 is reported as a significant improvement with the zero-event bound', (t) => {
   const dir = tempDir(t);
-  const base = write(dir, 'base.json', syntheticRun({ econnreset: { 1: 0, 16: 120 } }));
-  const next = write(dir, 'new.json', syntheticRun({ econnreset: { 1: 0, 16: 0 }, elapsedNs: 11e9, latencyLow: 704 }));
+  const base = saveJson(dir, 'base.json', syntheticRun({ econnreset: { 1: 0, 16: 120 } }));
+  const next = saveJson(dir, 'new.json', syntheticRun({ econnreset: { 1: 0, 16: 0 }, elapsedNs: 11e9, latencyLow: 704 }));
   const out = path.join(dir, 'cmp.json');
   const r = runCli(['compare', base, next, '--json', out]);
   assert.equal(r.code, 0, r.stderr);
@@ -63,7 +57,7 @@ test('two identical runs compare as no change, p = 1 everywhere', (t) => {
   const dir = tempDir(t);
   const run = syntheticRun({ econnreset: { 2: 7, 4: 30 } });
   const out = path.join(dir, 'cmp.json');
-  const r = runCli(['compare', write(dir, 'a.json', run), write(dir, 'b.json', run), '--json', out]);
+  const r = runCli(['compare', saveJson(dir, 'a.json', run), saveJson(dir, 'b.json', run), '--json', out]);
   assert.equal(r.code, 0, r.stderr);
   const cmp = JSON.parse(readFileSync(out, 'utf8'));
   assertValid('compare', cmp);
@@ -80,8 +74,8 @@ test('two identical runs compare as no change, p = 1 everywhere', (t) => {
 
 test('runs of different races are refused with exit 2 and one line naming the option', (t) => {
   const dir = tempDir(t);
-  const a = write(dir, 'a.json', syntheticRun({ econnreset: { 1: 0 } }));
-  const b = write(dir, 'b.json', syntheticRun({ econnreset: { 1: 0 }, race: 'cross-thread' }));
+  const a = saveJson(dir, 'a.json', syntheticRun({ econnreset: { 1: 0 } }));
+  const b = saveJson(dir, 'b.json', syntheticRun({ econnreset: { 1: 0 }, race: 'cross-thread' }));
   const r = runCli(['compare', a, b]);
   assert.equal(r.code, 2);
   assert.equal(r.stdout, '');
@@ -94,7 +88,7 @@ test('different iteration counts still compare (rates are per call)', (t) => {
   const run = syntheticRun({ econnreset: { 1: 3 } });
   const other = syntheticRun({ econnreset: { 1: 0 }, n: 5000 });
   const out = path.join(dir, 'cmp.json');
-  const r = runCli(['compare', write(dir, 'a.json', run), write(dir, 'b.json', other), '--json', out]);
+  const r = runCli(['compare', saveJson(dir, 'a.json', run), saveJson(dir, 'b.json', other), '--json', out]);
   assert.equal(r.code, 0, r.stderr);
   const [c] = JSON.parse(readFileSync(out, 'utf8')).cores;
   const row = c.rows.find((x) => x.call === 'close' && x.outcome === 'outside POSIX');
@@ -112,8 +106,8 @@ test('compare applies Bonferroni over the rows of a core count', (t) => {
   // (close:outside POSIX and close:ECONNRESET).
   const dir = tempDir(t);
   const out = path.join(dir, 'cmp.json');
-  const r = runCli(['compare', write(dir, 'a.json', syntheticRun({ econnreset: { 4: 12 } })),
-    write(dir, 'b.json', syntheticRun({ econnreset: { 4: 3 } })), '--json', out]);
+  const r = runCli(['compare', saveJson(dir, 'a.json', syntheticRun({ econnreset: { 4: 12 } })),
+    saveJson(dir, 'b.json', syntheticRun({ econnreset: { 4: 3 } })), '--json', out]);
   assert.equal(r.code, 0, r.stderr);
   const [c] = JSON.parse(readFileSync(out, 'utf8')).cores;
   assert.deepEqual(c.rows.map((x) => `${x.call}:${x.outcome}`), ['close:outside POSIX', 'close:ECONNRESET']);
@@ -136,7 +130,7 @@ test('with --repeat on both sides, a throughput change is judged by its t interv
     return run;
   };
   const out = path.join(dir, 'cmp.json');
-  const r = runCli(['compare', write(dir, 'a.json', withRepeats([100_000, 101_000, 99_000])), write(dir, 'b.json', withRepeats([80_000, 81_000, 79_000])), '--json', out]);
+  const r = runCli(['compare', saveJson(dir, 'a.json', withRepeats([100_000, 101_000, 99_000])), saveJson(dir, 'b.json', withRepeats([80_000, 81_000, 79_000])), '--json', out]);
   assert.equal(r.code, 0, r.stderr);
   const [c] = JSON.parse(readFileSync(out, 'utf8')).cores;
   assert.equal(c.throughput.base, 100_000);
@@ -148,8 +142,8 @@ test('with --repeat on both sides, a throughput change is judged by its t interv
 
 test('a p-value below what a double holds prints as "< 1e-300", never 0.0e+0', (t) => {
   const dir = tempDir(t);
-  const base = write(dir, 'a.json', syntheticRun({ econnreset: { 2: 400_000 } }));
-  const next = write(dir, 'b.json', syntheticRun({ econnreset: { 2: 0 } }));
+  const base = saveJson(dir, 'a.json', syntheticRun({ econnreset: { 2: 400_000 } }));
+  const next = saveJson(dir, 'b.json', syntheticRun({ econnreset: { 2: 0 } }));
   const r = runCli(['compare', base, next]);
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stdout, /0\.0e\+0/);

@@ -134,6 +134,8 @@ test('the HTML report renders its charts in a real browser without touching the 
   }
   const { chromium } = await import('playwright-core');
   const { dir, result: real } = realResult();
+  const keepShots = process.env.CLOSE_STRESS_SCREENSHOTS === '1';
+  if (!keepShots) t.after(() => rmSync(dir, { recursive: true, force: true }));
   const synthetic = syntheticResult(real);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -206,9 +208,12 @@ test('the HTML report renders its charts in a real browser without touching the 
     assert.equal(await page.locator('section.comparison').count(), comparisons.length, `${name}: one comparison section per run against the base`);
     for (let i = 0; i < comparisons.length; i++) assert.ok(await page.locator('section.comparison').nth(i).locator('p.verdict').first().isVisible());
     assert.deepEqual(requests, [], `${name}: the report made network requests`);
-    const shot = path.join(dir, `${name}.png`);
-    await page.screenshot({ path: shot, fullPage: true });
-    t.diagnostic(`screenshot: ${shot}`);
+    // Screenshots are for a person to look at, not checked: kept only when asked for (about a fifth of this test's time).
+    if (keepShots) {
+      const shot = path.join(dir, `${name}.png`);
+      await page.screenshot({ path: shot, fullPage: true });
+      t.diagnostic(`screenshot: ${shot}`);
+    }
     await context.close();
   }
 });

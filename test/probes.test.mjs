@@ -7,7 +7,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
-import { classify, hasPosixList, POSIX_ERRORS } from '../dist/posix.js';
 import { parseNs, parseProbes, parseSkew } from '../dist/options.js';
 import { sweepPoints, windowCall } from '../dist/skew.js';
 
@@ -139,22 +138,6 @@ test('auto skew picks the point whose failure share is nearest one half, then ru
   const share = (p) => sum(p.calls.shutdown.errors) / (p.calls.shutdown.ok + sum(p.calls.shutdown.errors));
   const nearest = Math.min(...searched.map((p) => Math.abs(share(p) - 0.5)));
   assert.equal(Math.abs(share(chosen) - 0.5), nearest, `chose ${chosen.askedNs} ns (share ${share(chosen)}); shares ${searched.map((p) => `${p.askedNs}:${share(p).toFixed(2)}`).join(' ')}`);
-});
-
-test('POSIX verdicts per syscall come from one table: ECONNRESET is allowed for send and recv, not close or shutdown', () => {
-  assert.equal(classify('close', 'ECONNRESET'), 'outside');
-  assert.equal(classify('shutdown', 'ECONNRESET'), 'outside');
-  assert.equal(classify('shutdown', 'ENOTCONN'), 'posix');
-  assert.equal(classify('send', 'ECONNRESET'), 'posix');
-  assert.equal(classify('send', 'EPIPE'), 'posix');
-  assert.equal(classify('recv', 'ECONNRESET'), 'posix');
-  assert.equal(classify('accept', 'ECONNABORTED'), 'posix');
-  assert.equal(classify('accept', 'ECONNRESET'), 'outside');
-  assert.equal(hasPosixList('sockerror'), false, 'SO_ERROR reports a value, not a failure of getsockopt');
-  for (const [call, lists] of Object.entries(POSIX_ERRORS)) {
-    assert.match(lists.section, /^XSH /, call);
-    for (const e of lists['2008']) assert.ok(lists['2024'].includes(e), `${call}: ${e} dropped in 2024?`);
-  }
 });
 
 test('probe and skew flags parse as documented', () => {

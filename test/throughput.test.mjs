@@ -1,11 +1,11 @@
 // One throughput per step, printed and saved the same way everywhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stepResult, withScaling } from '../dist/result.js';
 import { renderHtml } from '../dist/html.js';
-import { runCli, tempDir } from './helpers/cli.mjs';
+import { runCli, saveJson, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
 /** A step whose repeats ran at `rates` trials/s while all its trials over all its time give 100,000/s. */
@@ -32,12 +32,6 @@ function run(steps) {
   };
 }
 
-function save(dir, name, value) {
-  const file = path.join(dir, name);
-  writeFileSync(file, JSON.stringify(value));
-  return file;
-}
-
 test('with --repeat the table, JSON, HTML, compare and efficiency all use the mean of the repeats as the throughput', (t) => {
   const dir = tempDir(t);
   // Means 200,000 and 400,000; pooled both 100,000 (a different figure: it must not show up as the throughput).
@@ -49,7 +43,7 @@ test('with --repeat the table, JSON, HTML, compare and efficiency all use the me
   assert.equal(one.throughput.mean, one.trialsPerSec);
   assert.equal(two.scaling.efficiency, 1, 'efficiency from the same figure: 400k on 2 cores against 200k on 1');
 
-  const file = save(dir, 'r.json', result);
+  const file = saveJson(dir, 'r.json', result);
   const report = runCli(['report', file]);
   assert.equal(report.code, 0, report.stderr);
   const row = report.stdout.split('\n').find((l) => /^\s+2\s+2\s/.test(l));
@@ -64,7 +58,7 @@ test('with --repeat the table, JSON, HTML, compare and efficiency all use the me
   assert.doesNotMatch(html, /100,000/);
 
   const out = path.join(dir, 'cmp.json');
-  const cmp = runCli(['compare', file, save(dir, 'b.json', result), '--json', out]);
+  const cmp = runCli(['compare', file, saveJson(dir, 'b.json', result), '--json', out]);
   assert.equal(cmp.code, 0, cmp.stderr);
   const c = JSON.parse(readFileSync(out, 'utf8')).cores.find((k) => k.cores === 2);
   assert.equal(c.throughput.base, 400_000);
@@ -75,14 +69,14 @@ test('a repeat run stopped in its first repeat prints its throughput without an 
   const result = run([step(1, [123_456])]);
   assertValid('result', result);
   assert.equal(result.steps[0].throughput.low, undefined);
-  const file = save(dir, 'r.json', result);
+  const file = saveJson(dir, 'r.json', result);
   const report = runCli(['report', file]);
   assert.equal(report.code, 0, report.stderr);
   const row = report.stdout.split('\n').find((l) => /^\s+1\s+1\s/.test(l));
   assert.match(row, /123,456\s+100%/);
   assert.doesNotMatch(row, /±|\[/);
   assert.match(report.stdout, /one repeat ran, so no interval can be computed/);
-  const cmp = runCli(['compare', file, save(dir, 'b.json', result)]);
+  const cmp = runCli(['compare', file, saveJson(dir, 'b.json', result)]);
   assert.match(cmp.stdout, /throughput: 123456 -> 123456 trials\/s/);
 });
 
@@ -91,8 +85,8 @@ test('two repeats give an interval clamped at 0 and say that n is small', (t) =>
   const result = run([step(1, [5_000, 53_450])]);
   const [s] = result.steps;
   assert.equal(s.throughput.low, 0, 'a throughput interval never goes below 0');
-  const file = save(dir, 'r.json', result);
-  const cmp = runCli(['compare', file, save(dir, 'b.json', result)]);
+  const file = saveJson(dir, 'r.json', result);
+  const cmp = runCli(['compare', file, saveJson(dir, 'b.json', result)]);
   assert.equal(cmp.code, 0, cmp.stderr);
   assert.match(cmp.stdout, /29225 \[0, \d+\] \(n=2, few repeats/);
   assert.doesNotMatch(cmp.stdout, /\[-/);

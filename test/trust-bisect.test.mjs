@@ -4,10 +4,11 @@
 // script is the README's recipe line, with the tool on PATH as `close-stress`
 // and `vm` replaced by a stand-in that boots the commit's "kernel". Bisect must
 // name exactly the first bad commit, or abort; never blame another one.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bin, buildShim, root, tempDir } from './helpers/cli.mjs';
 
@@ -91,13 +92,23 @@ function bisect(repo, shas, script, PATH) {
   return { ...r, named, output: r.stdout + r.stderr };
 }
 
-test('git bisect run with the README recipe names exactly the first commit whose close() returns ECONNRESET', (t) => {
-  const dir = tempDir(t);
+// One throwaway repository, tool layout and first bisection, shared by the
+// tests below (each run of the recipe is a bisection of four CLI runs).
+let shared;
+after(() => shared && rmSync(shared.dir, { recursive: true, force: true }));
+function firstRun() {
+  if (shared) return shared;
+  const dir = mkdtempSync(path.join(tmpdir(), 'close-stress-test-'));
   const out = path.join(dir, 'out');
   mkdirSync(out);
   const { repo, shas } = kernelRepo(dir);
   const PATH = tools(dir);
-  const r = bisect(repo, shas, scaledRecipe(out), PATH);
+  shared = { dir, out, repo, shas, PATH, first: bisect(repo, shas, scaledRecipe(out), PATH) };
+  return shared;
+}
+
+test('git bisect run with the README recipe names exactly the first commit whose close() returns ECONNRESET', () => {
+  const { out, repo, shas, PATH, first: r } = firstRun();
   assert.equal(r.status, 0, r.output);
   assert.equal(r.named, shas[FIRST_BAD - 1], `bisect must name commit ${FIRST_BAD}:\n${r.output}`);
   assert.match(r.output, /bisect: bad: 1 cores: close:ECONNRESET/);
@@ -110,14 +121,11 @@ test('git bisect run with the README recipe names exactly the first commit whose
   assert.equal(again.named, shas[FIRST_BAD - 1], `a rerun must name commit ${FIRST_BAD} again:\n${again.output}`);
 });
 
-test('rerun without --force over existing results aborts the bisection instead of blaming a commit', (t) => {
-  const dir = tempDir(t);
-  const out = path.join(dir, 'out');
-  mkdirSync(out);
-  const { repo, shas } = kernelRepo(dir);
-  const PATH = tools(dir);
+test('rerun without --force over existing results aborts the bisection instead of blaming a commit', () => {
+  const { out, repo, shas, PATH, first } = firstRun();
+  assert.equal(first.named, shas[FIRST_BAD - 1], 'the first run finds the commit');
+  assert.ok(readdirSync(out).length > 0, 'the first run left its results');
   const unforced = scaledRecipe(out).replace(' --force', '');
-  assert.equal(bisect(repo, shas, unforced, PATH).named, shas[FIRST_BAD - 1], 'the first run finds the commit');
   const again = bisect(repo, shas, unforced, PATH);
   assert.equal(again.named, undefined, `no commit may be named when every result file exists:\n${again.output}`);
   assert.notEqual(again.status, 0);
@@ -125,13 +133,12 @@ test('rerun without --force over existing results aborts the bisection instead o
   assert.match(again.output, /bisect run failed/);
 });
 
-test('a typo in a flag aborts git bisect run (exit 128) and names no commit', (t) => {
-  const dir = tempDir(t);
-  const out = path.join(dir, 'out');
+test('a typo in a flag aborts git bisect run (exit 128) and names no commit', () => {
+  const { dir, repo, shas, PATH } = firstRun();
+  const out = path.join(dir, 'out-typo');
   mkdirSync(out);
-  const { repo, shas } = kernelRepo(dir);
   const typo = scaledRecipe(out).replace('--iterations', '--iteration');
-  const r = bisect(repo, shas, typo, tools(dir));
+  const r = bisect(repo, shas, typo, PATH);
   assert.equal(r.named, undefined, `a usage error must never turn into a verdict:\n${r.output}`);
   assert.notEqual(r.status, 0);
   assert.match(r.output, /close-stress: error: unknown option '--iteration'.*bisect aborted.*exit 128\)\n/);

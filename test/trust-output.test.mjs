@@ -139,6 +139,18 @@ test('two outputs that resolve to one file are refused before anything runs, in 
   const r = cli(['compare', base, next, '--json', f('cmp'), '--html', f('cmp')]);
   assert.equal(r.status, 2, r.stderr);
   assert.equal(r.stderr, `close-stress: error: --json ${f('cmp')} and --html ${f('cmp')} are the same file; give each output its own file\n`);
+
+  // An output over an input would overwrite the run it reads: refused even with --force, the input intact.
+  const kept = readFileSync(base, 'utf8');
+  const same = path.join(dir, 'sub', '.', 'base.json');
+  for (const args of [['report', base, '--html', base, '--force'], ['report', `${base}.jsonl`, '--html', `${base}.jsonl`, '--force'],
+    ['compare', next, base, '--json', same, '--force'], ['compare', base, next, '--html', base, '--force']]) {
+    const o = cli(args);
+    assert.equal(o.status, 2, `${args.join(' ')}: ${o.stderr}`);
+    assert.match(o.stderr, /^close-stress: error: the input \S+ and --(html|json) \S+ are the same file; give each output its own file\n$/, args.join(' '));
+    assert.equal(o.stdout, '', 'nothing was reported');
+  }
+  assert.equal(readFileSync(base, 'utf8'), kept, 'the input is unchanged');
 });
 
 test('a file-valued flag refuses a value that starts with "-" (a flag swallowed), unless written --flag=./-name', (t) => {

@@ -3,10 +3,11 @@
 // what the terminal shows for it is a sentence, not a JSON log record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startCli } from './helpers/spawn.mjs';
-import { tempDir } from './helpers/cli.mjs';
+import { bin, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
 /** Resolves once `child`'s stderr so far matches `pattern`. */
@@ -47,6 +48,33 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
     assert.ok(events.some((e) => e.event === 'signal' && e.signal === signal), 'the log file keeps the structured record');
   });
 }
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+test('a signal that comes while the finished run is saved is not lost: exit 130, and the files, whole before it was handled, say completed', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async (t) => {
+  const dir = tempDir(t);
+  const json = path.join(dir, 'r.json');
+  // strace holds the rename that puts the whole result in place for 1 s: the signal comes inside the save itself.
+  const child = spawn('strace', ['-f', '--seccomp-bpf', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', 'inject=rename:delay_enter=1000000',
+    process.execPath, bin, '--cores', '1', '--no-sweep', '--iterations', '2000', '--json', json, '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.resume();
+  const done = new Promise((resolve) => child.on('close', (status) => resolve(status)));
+  // The temp file is named for the pid of the run, and exists from the open until the rename ends.
+  let tmp;
+  await until(() => (tmp = readdirSync(dir).find((f) => /^\.r\.json\.\d+\.tmp$/.test(f))));
+  process.kill(Number(tmp.split('.')[3]), 'SIGINT');
+  const status = await done;
+  assert.equal(status, 130, stderr);
+  assert.equal(stderr, 'close-stress: warning: SIGINT came while the finished run was being saved; it is saved whole and says completed\n');
+  const result = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(result.status, 'completed');
+  assert.deepEqual(result.steps.map((s) => [s.cores, s.trials, s.interrupted]), [[1, 2000, false]]);
+  const journal = readFileSync(`${json}.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(journal.map((l) => l.type), ['run', 'step', 'end']);
+  assert.equal(journal.at(-1).status, 'completed');
+});
 
 test('Ctrl-C during a step shows a sentence on the terminal, not a JSON log line', async (t) => {
   const json = path.join(tempDir(t), 'r.json');

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { parseCount, parseCores, sweep, MAX_CORES } from '../dist/options.js';
 import { buildPlan } from '../dist/plan.js';
 import { wilson, zeroEventUpperBound } from '../dist/stats.js';
-import { classify, outsidePosix } from '../dist/posix.js';
 
 test('--iterations accepts 1e6, 1000000 and 1_000_000 as the same count', () => {
   for (const s of ['1e6', '1000000', '1_000_000', '1E6', '1.5e3']) {
@@ -65,12 +64,3 @@ test('zero events in 1e6 trials: below 3.0e-6 at 95% (the rule of three)', () =>
   assert.ok(Math.abs(zeroEventUpperBound(100) - 0.0295) < 1e-4);
 });
 
-test('POSIX lets close() fail with EBADF, EINTR, EIO (2008) and EINPROGRESS (2024 only), never ECONNRESET', () => {
-  assert.equal(classify('close', 'EBADF'), 'posix');
-  assert.equal(classify('close', 'EINTR'), 'posix');
-  assert.equal(classify('close', 'EIO'), 'posix');
-  assert.equal(classify('close', 'EINPROGRESS'), '2024-only');
-  assert.equal(classify('close', 'ECONNRESET'), 'outside');
-  assert.equal(classify('close', 'EINVAL'), 'outside');
-  assert.deepEqual(outsidePosix('close', { EINTR: 2, ECONNRESET: 5, EINVAL: 1 }), { ECONNRESET: 5, EINVAL: 1 });
-});

@@ -201,7 +201,7 @@ test('the journal is --journal PATH, else the --json path plus .jsonl, else none
 import { native, CALLS, STAGES } from '../dist/native.js';
 import { StepMemory } from '../dist/memory.js';
 import {
-  tallyStep, mergeTallies, skewStats, errnoName, addCounts, sumCounts, callsMade, failedShare, closeAttempts, stepFailure,
+  tallyStep, mergeTallies, skewPoint, skewStats, errnoName, addCounts, sumCounts, callsMade, failedShare, closeAttempts, stepFailure,
 } from '../dist/tally.js';
 import { measureWithSkew, mixedness, sweepPoints, windowCall, hitsPerSec, searchGrid, refineEdge, refineAround } from '../dist/skew.js';
 
@@ -465,6 +465,44 @@ test('merged tallies (repeats, skew points) add every count and keep the first p
   assert.deepEqual(mergeTallies([early, late, tally({ firstCloseErrorNs: { EIO: 2 } })]).firstCloseErrorNs, { ECONNRESET: 5, EPIPE: 1e9 + 7, EIO: 2e9 + 2 });
   assert.deepEqual(mergeTallies([tally(), late]).firstCloseErrorNs, { ECONNRESET: 1e9 + 3, EPIPE: 1e9 + 7 });
   assert.deepEqual(early.firstCloseErrorNs, { ECONNRESET: 5 }, 'the parts are left as they were');
+});
+
+test('merged repeats add up the receive work per CPU and the veth packets of every pass; a first pass without them keeps none', () => {
+  const netRx = (perCpu, processedPerCpu) => ({ source: '/proc/softirqs NET_RX', scope: 'machine', perCpu, ...(processedPerCpu && { processedPerCpu }) });
+  const veth = (rx, tx) => ({ listen: { device: 'l', rxPackets: rx, txPackets: tx }, client: { device: 'c', rxPackets: tx, txPackets: rx } });
+  const a = tally({ netRx: netRx([10, 1], [100, 5]), vethPackets: veth(7, 3) });
+  const b = tally({ netRx: netRx([20, 2, 4], [200, 6, 8]), vethPackets: veth(70, 30) });
+  const m = mergeTallies([a, b]);
+  assert.deepEqual([m.netRx.perCpu, m.netRx.processedPerCpu], [[30, 3, 4], [300, 11, 8]]);
+  assert.deepEqual(m.vethPackets, veth(77, 33));
+  assert.deepEqual(a.netRx.perCpu, [10, 1], 'the parts are left as they were');
+  const late = mergeTallies([tally(), b]);
+  assert.deepEqual([late.netRx, late.vethPackets], [undefined, undefined]);
+});
+
+test('a step tally names --lanes-per-core only when more than one, and first hits only when a close failed, the earliest over lanes', () => {
+  const m = new StepMemory(layout, 2, 1000);
+  for (const lane of [0, 1]) {
+    put(m, lane, L.done, 100); putCall(m, lane, 'close', 0, 100); putCall(m, lane, 'resetClose', 0, 100); put(m, lane, L.start_ns, 1000);
+  }
+  assert.equal(tallyStep({ ...plan(1, 1, [{ cpu: 0, resetCpu: -1 }, { cpu: 0, resetCpu: -1 }]), lanesPerCore: 2 }, m, platform).lanesPerCore, 2);
+  // a skew sample in the lowest fine bucket, the word right after the first-error row
+  put(m, 0, L.skew, 5, 0);
+  const one = tallyStep({ ...plan(2), lanesPerCore: 1 }, m, platform, [], true);
+  assert.equal('lanesPerCore' in one, false);
+  assert.equal('firstCloseErrorNs' in one, false, 'no close failed: no first hit');
+  assert.equal(one.achievedSkew.samples, 5);
+  // lane 0 met ECONNRESET first, at 4000 (lane 1 only at 9000): 3000 ns after the step's start
+  putCall(m, 0, 'close', errno.ECONNRESET, 1); put(m, 0, L.close_first_error_ns, 4000, errno.ECONNRESET);
+  putCall(m, 1, 'close', errno.ECONNRESET, 1); put(m, 1, L.close_first_error_ns, 9000, errno.ECONNRESET);
+  assert.deepEqual(tallyStep(plan(2), m, platform).firstCloseErrorNs, { ECONNRESET: 3000 });
+});
+
+test('a skew point is marked as a search point only when it is one', () => {
+  const t = tally({ achievedSkew: { samples: 1000, medianNs: 480, p10Ns: 400, p90Ns: 560 } });
+  assert.equal('search' in skewPoint(500, t), false, 'the step itself, or a sweep point');
+  assert.equal(skewPoint(500, t, true).search, true);
+  assert.deepEqual([skewPoint(500, t).askedNs, skewPoint(500, t).achievedMedianNs], [500, 480]);
 });
 
 // ---- skew: the choice of window, with a pool whose outcome curves are known ----
@@ -1154,6 +1192,34 @@ test('bisect says 125 (cannot test) when nothing could be measured, never 0 or 1
   assert.equal(judge({ ...result([tally()]), status: 'interrupted' }, rule()).exitCode, 0, 'an interrupted run still measured what it ran');
 });
 
+test('bisect: a good verdict states what it rules out per syscall, each over its own calls and steps; a step that never made the call is not the weakest', () => {
+  const counted = (rsts) => ({ source: '/proc/net/snmp', scope: 'machine', deltas: { OutRsts: rsts }, rstCounter: { name: 'OutRsts', meaning: 'RST segments sent' } });
+  const one = tally({ cores: 1 });
+  const many = tally({ cores: 2, ok: 3000, kernel: counted(3000) });
+  many.calls.shutdown = { ok: 100, errors: {} };
+  assert.deepEqual(judge(result([one, many]), rule([{ call: 'close', errno: 'ECONNRESET' }, { call: 'shutdown', errno: 'ENOTCONN' }])).reason,
+    'good: close:ECONNRESET,shutdown:ENOTCONN: 0 in 4,000 close() calls: rate below 7.5e-4 at 95%; each step below 3.0e-3 (fewest: 1,000 at 1 core); ' +
+    '0 in 100 shutdown() calls: rate below 3.0e-2 at 95%; each step below 3.0e-2 (fewest: 100 at 2 cores) (RSTs not proven: no kernel counters were recorded, so the RSTs are not proven)');
+  // shutdown() made only at 2 cores: the 1-core step's 0 calls neither bound it nor top it
+  const plain = tally({ cores: 1, kernel: counted(1000) });
+  const probed = tally({ cores: 2, kernel: counted(1000) });
+  probed.calls.shutdown = { ok: 90, errors: { ENOTCONN: 10 } };
+  assert.deepEqual(judge(result([plain, probed]), rule([{ call: 'shutdown', errno: 'EPIPE' }], 0.5)),
+    { exitCode: 0, reason: 'good: shutdown:EPIPE: 0 in 100 shutdown() calls: rate below 3.0e-2 at 95%; each step below 3.0e-2 (fewest: 100 at 2 cores)' });
+  assert.deepEqual(judge(result([plain, probed]), rule([{ call: 'shutdown', errno: 'ENOTCONN' }], 0.5)),
+    { exitCode: 0, reason: 'good: shutdown:ENOTCONN: 10 in 100 shutdown() calls; highest step 2 cores: 1.00e-1 (95% up to 1.7e-1), at or below 0.5' });
+});
+
+test('bisect reads results saved before steps had a close verdict: no RST is still a skip, with its own reason, and RSTs counted a plain good', () => {
+  const counted = (rsts) => ({ source: '/proc/net/snmp', scope: 'machine', deltas: { OutRsts: rsts }, rstCounter: { name: 'OutRsts', meaning: 'RST segments sent' } });
+  const none = result([tally({ kernel: counted(0) })]);
+  delete none.steps[0].closeVerdict;
+  assert.deepEqual(judge(none, rule()), { exitCode: 125, reason: 'could not measure: 1 core: the RST injection did not happen' });
+  const seen = result([tally({ kernel: counted(1000) }), tally({ cores: 2, kernel: counted(1000) })]);
+  for (const step of seen.steps) delete step.closeVerdict;
+  assert.deepEqual(judge(seen, rule()), { exitCode: 0, reason: 'good: close() errors outside POSIX: 0 in 2,000 close() calls: rate below 1.5e-3 at 95%; each step below 3.0e-3 (fewest: 1,000 at 1 core)' });
+});
+
 // ---- stats and the POSIX table ----
 
 import { wilson, zeroEventUpperBound, fisherExact, meanInterval, zFor } from '../dist/stats.js';
@@ -1231,7 +1297,14 @@ test('POSIX verdicts: ECONNRESET is outside for close and shutdown, allowed for 
   assert.equal(classify('send', 'ECONNRESET'), 'posix');
   assert.equal(classify('recv', 'ECONNRESET'), 'posix');
   assert.equal(classify('close', 'EINTR'), 'posix');
+  assert.equal(classify('close', 'EBADF'), 'posix');
+  assert.equal(classify('close', 'EIO'), 'posix');
   assert.equal(classify('close', 'EINPROGRESS'), '2024-only');
+  assert.equal(classify('close', 'EINVAL'), 'outside');
+  assert.equal(classify('shutdown', 'ENOTCONN'), 'posix');
+  assert.equal(classify('send', 'EPIPE'), 'posix');
+  assert.equal(classify('accept', 'ECONNABORTED'), 'posix');
+  assert.equal(classify('accept', 'ECONNRESET'), 'outside');
   assert.deepEqual(outsidePosix('close', { ECONNRESET: 3, EINTR: 2, EINPROGRESS: 1, EPIPE: 4 }), { ECONNRESET: 3, EPIPE: 4 });
   assert.deepEqual(outsidePosix('close', {}), {});
   assert.equal(hasPosixList('close'), true);

@@ -1,11 +1,11 @@
-// Last file of `npm test`: a test that writes into the working tree (a result
+// Last file of `npm test` (run with --test-concurrency above 1, it waits for the files still running): a test that writes into the working tree (a result
 // saved with a relative path while the cwd is the repository, a shell
 // redirection) fails the suite here, naming the file, instead of being
 // committed by the next `git add -A`. Tests write under os.tmpdir().
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { cannotCheck, snapshotFile, treeState } from './helpers/worktree.mjs';
+import { cannotCheck, otherFilesRunning, snapshotFile, treeState } from './helpers/worktree.mjs';
 
 function why() {
   const no = cannotCheck();
@@ -16,7 +16,12 @@ function why() {
   return false;
 }
 
-test('the suite leaves no file behind in the working tree', { skip: why() }, () => {
+test('the suite leaves no file behind in the working tree', { skip: why() }, async () => {
+  // With files run side by side, what the others leave is known only once they have ended.
+  for (let waited = 0; otherFilesRunning().length > 0; waited += 100) {
+    assert.ok(waited < 900_000, `test files still running after 15 minutes: ${otherFilesRunning().join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   const { state: before } = JSON.parse(readFileSync(snapshotFile, 'utf8'));
   rmSync(snapshotFile, { force: true });
   const after = treeState();

@@ -1,7 +1,7 @@
 // Helpers the tests share: run the real CLI as a user would, build the shim.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,13 @@ export function tempDir(t) {
   const dir = mkdtempSync(path.join(tmpdir(), 'close-stress-test-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** Saves `value` as DIR/NAME in JSON, as a run saves its result; returns the path. */
+export function saveJson(dir, name, value) {
+  const file = path.join(dir, name);
+  writeFileSync(file, JSON.stringify(value));
+  return file;
 }
 
 /** Runs `close-stress ARGS` to completion; returns exit code, output and the parsed --json result if any. */

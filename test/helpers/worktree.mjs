@@ -3,7 +3,7 @@
 // content, so that a test rewriting an already-modified file is seen too.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { root } from './cli.mjs';
@@ -29,4 +29,17 @@ export function cannotCheck() {
   return spawnSync('git', ['rev-parse', '--is-inside-work-tree'], { cwd: root }).status === 0
     ? false
     : `${root} is not a git working tree (an unpacked tarball): nothing to compare`;
+}
+
+/**
+ * The other test files the runner still has running: with --test-concurrency
+ * above 1 the last file may start while the one before it still writes.
+ */
+export function otherFilesRunning() {
+  const ppid = process.ppid;
+  const tasks = `/proc/${ppid}/task`;
+  const children = existsSync(tasks)
+    ? readdirSync(tasks).flatMap((t) => readFileSync(path.join(tasks, t, 'children'), 'utf8').split(' ').filter(Boolean))
+    : spawnSync('pgrep', ['-P', String(ppid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  return children.map(Number).filter((pid) => pid !== process.pid);
 }
