@@ -242,6 +242,21 @@ test('SIGTERM ends the step in hand, journals it as interrupted and exits 143', 
   assert.equal(closeAttempts(step) + step.setupFailed, step.trials);
 });
 
+test('a lane whose own thread cannot be created fails the step naming "lane thread"; the lanes that started still run and journal every trial', { skip: skip || (process.platform !== 'linux' && 'address-space limit checked on Linux') }, (t) => {
+  // 600 lanes' counters fit in 60 MB of address space, their 256 KiB stacks do not all.
+  const file = path.join(tempDir(t), 'core.jsonl');
+  const r = spawnSync('sh', ['-c', 'ulimit -v 60000 && exec "$0" --cores 600 --iterations 2000 --journal "$1"', core, file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^close-stress-core: failed: 600-core step: lane \d+ \(CPU -?\d+\) could not start: lane thread failed with (EAGAIN|ENOMEM)$/m);
+  const result = readJournal(file);
+  assert.equal(result.status, 'failed');
+  assert.match(result.error, /lane thread/);
+  const [step] = result.steps;
+  assert.ok(step.lanes.some((l) => l.failure?.stage === 'lane thread'));
+  assert.equal(step.trials, 2000, 'the lanes that started took every trial');
+  assert.equal(closeAttempts(step) + step.setupFailed, step.trials);
+});
+
 test('a step whose every setup fails ends the run with 1, and report names the failed stage as the CLI does', { skip }, (t) => {
   const file = path.join(tempDir(t), 'run.jsonl');
   const r = runCore(['--cores', '1,2', '--iterations', '200', '--journal', file], { env: { LD_PRELOAD: buildShim(), CLOSE_SHIM_FAIL_CONNECT_EVERY: '1' } });

@@ -170,12 +170,16 @@ struct cs_lane_job {
     struct cs_step_shared *step;
     struct cs_lane_counters *counters;
     int rc;
+    int yield_to_driver; /* set by cs_run_lanes: the step has more threads than CPUs */
 };
 
 /* Runs jobs[0..n) as one pinned thread each (lanes.c) and returns when all
  * have finished; the lanes of one step may be split over several calls made
- * at once (the step's start gate counts them all). Returns how many lanes
- * could not start. */
+ * at once (the step's start gate counts them all). Where the step has more
+ * threads than allowed CPUs, lanes run at nice +CS_LANE_NICE (Linux), so the
+ * thread that drives them (signals, the stop word, progress) still gets CPU.
+ * Returns how many lanes could not start. */
+#define CS_LANE_NICE 10
 int cs_run_lanes(struct cs_lane_job *jobs, int n);
 
 /* OS-specific pieces (os.c). */
@@ -190,6 +194,9 @@ const char *cs_os_name(void);
 int cs_os_enter_netns(const char *path);
 /* Back to the process's own namespace (the main thread's): 0 or errno. */
 int cs_os_leave_netns(void);
+/* Raises the calling thread's nice by `by` (lowers its priority): 0 or errno;
+ * ENOTSUP where nice is per process (FreeBSD, macOS). */
+int cs_os_lower_priority(int by);
 /* Names the calling thread ("cs-lane"; at most 15 bytes) where the OS can. */
 void cs_os_name_thread(const char *name);
 /* The CPU's model name ("unknown" where unreadable) and the machine's memory

@@ -19,6 +19,9 @@
 static void *lane_main(void *arg) {
     struct cs_lane_job *job = arg;
     cs_os_name_thread("cs-lane");
+    /* 256 busy lanes on 2 CPUs left Node's main thread 1/257 of the CPU: a
+     * SIGTERM took 40-60 s to reach the handler that sets the stop word. */
+    if (job->yield_to_driver) cs_os_lower_priority(CS_LANE_NICE);
     job->rc = cs_run_lane(&job->cfg, job->step, job->counters);
     return NULL;
 }
@@ -32,7 +35,17 @@ static void lane_not_started(struct cs_lane_job *job, int err) {
     __atomic_fetch_add(&job->step->ready, 1, __ATOMIC_ACQ_REL);
 }
 
+/* More lane threads in the step than CPUs to run them on. */
+static int oversubscribed(const struct cs_lane_job *job) {
+    int allowed[CS_CPU_MASK_WORDS * 64];
+    int cpus = cs_os_allowed_cpus(allowed, CS_CPU_MASK_WORDS * 64);
+    uint64_t threads = job->step->lanes * (job->cfg.race == CS_RACE_CROSS_THREAD ? 2u : 1u);
+    return cpus > 0 && threads > (uint64_t)cpus;
+}
+
 int cs_run_lanes(struct cs_lane_job *jobs, int n) {
+    int yield = n > 0 && oversubscribed(&jobs[0]);
+    for (int i = 0; i < n; i++) jobs[i].yield_to_driver = yield;
     pthread_t *threads = calloc(n > 0 ? (size_t)n : 1, sizeof *threads);
     char *started = calloc(n > 0 ? (size_t)n : 1, 1);
     if (!threads || !started) {

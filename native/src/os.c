@@ -21,6 +21,8 @@
 
 #if defined(__linux__)
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #elif defined(__FreeBSD__)
 /* sys/param.h first: it defines __FreeBSD_version and what sys/cpuset.h needs.
  * sched_getcpu() is declared only when __BSD_VISIBLE (no _POSIX_C_SOURCE). */
@@ -202,6 +204,22 @@ void cs_os_name_thread(const char *name) {
     pthread_setname_np(name);
 #else
     (void)name;
+#endif
+}
+
+/* Linux's nice is per thread (the tid as PRIO_PROCESS), and threads the
+ * caller creates afterwards (its resetter) inherit it. Elsewhere nice is the
+ * whole process's: ENOTSUP, the lane keeps the process's priority. */
+int cs_os_lower_priority(int by) {
+#if defined(__linux__)
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (now == -1 && errno != 0) return errno;
+    return setpriority(PRIO_PROCESS, (id_t)tid, now + by) == 0 ? 0 : errno;
+#else
+    (void)by;
+    return ENOTSUP;
 #endif
 }
 
