@@ -10,6 +10,7 @@
 //   node scripts/bench.mjs [--rounds 5] [--iterations 1e5] [--cores 1,2]
 //     [--races same-thread,cross-thread] [--memory 1e5,1e6 | --no-memory] [--json out.json]
 //     [--lanes 16,64,256 | --no-lanes] [--lane-iterations 2e4]
+//     [--lane-baseline other/checkout/bin/close-stress.js] [--lane-rounds 1]
 //     [--close-stress other/checkout/bin/close-stress.js] [--no-sensitivity]
 //     [--veth]   (Linux, root: trials/s over --path veth vs loopback, alternating rounds)
 //     [--remote] (Linux, root: trials/s of serve/--peer in two namespaces joined by veth vs loopback cross-thread)
@@ -36,6 +37,8 @@ function parseArgs(argv) {
     memory: [1e5, 1e6],
     lanes: [16, 64, 256],
     laneIterations: 2e4,
+    laneBaseline: null,
+    laneRounds: 1,
     json: null,
     sensitivity: true,
     veth: false,
@@ -56,6 +59,8 @@ function parseArgs(argv) {
     else if (a === '--lanes') args.lanes = next().split(',').map(Number);
     else if (a === '--no-lanes') args.lanes = [];
     else if (a === '--lane-iterations') args.laneIterations = Number(next());
+    else if (a === '--lane-baseline') args.laneBaseline = path.resolve(next()); // the lane-cost section's "before" build
+    else if (a === '--lane-rounds') args.laneRounds = Number(next());
     else if (a === '--json') args.json = next();
     else if (a === '--no-sensitivity') args.sensitivity = false;
     else if (a === '--veth') args.veth = true;
@@ -229,43 +234,62 @@ async function measured(tmp, argv, timeoutMs) {
   return { peakRssBytes: hwm, wallNs: Number(process.hrtime.bigint() - t0) };
 }
 
+/** One --no-sweep step of `lanes` lanes run by the close-stress at `program`: its cost and rate. */
+async function laneRun(program, tmp, lanes, iterations) {
+  const json = path.join(tmp, 'lanes.json');
+  const argv = [program, '--cores', String(lanes), '--no-sweep', '--iterations', String(iterations), '-q', '--json', json, '--force'];
+  const { peakRssBytes, wallNs } = await measured(tmp, argv, runTimeoutMs(iterations) * 4);
+  const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+  if (!step) throw new Error(`--cores ${lanes}: no step ran (descriptor limit? see ulimit -n)`);
+  return {
+    lanes,
+    peakRssBytes,
+    wallMs: wallNs / 1e6,
+    poolStartMs: step.startup?.poolStartMs ?? NaN,
+    firstTrialMs: step.startup?.sinceProcessStartMs ?? NaN,
+    trialsPerSec: step.trialsPerSec,
+  };
+}
+
+const FIELDS = ['peakRssBytes', 'wallMs', 'poolStartMs', 'firstTrialMs', 'trialsPerSec'];
+const medianRow = (runs) => ({ lanes: runs[0].lanes, ...Object.fromEntries(FIELDS.map((k) => [k, median(runs.map((r) => r[k]))])) });
+
 /**
  * What a lane costs: one --no-sweep step at each lane count (oversubscribed
  * on a small machine, which is the point: lanes, not CPUs), its peak RSS,
- * wall time and pool start-up (handing the step to the pool until the first
- * lane passes the start gate), each per lane and as a ratio to the first count's.
+ * wall time and start-up (pool start: the step handed to the pool until the
+ * first lane passes the start gate; first trial: from process start), each per
+ * lane and as a ratio to the first count's. With --lane-baseline, the same
+ * steps by that other build too, alternating which goes first, medians over
+ * --lane-rounds: rows { lanes, now, before }.
  */
 async function laneCost(args, tmp) {
   const rows = [];
   for (const lanes of args.lanes) {
-    const json = path.join(tmp, 'lanes.json');
-    const argv = [cli, '--cores', String(lanes), '--no-sweep', '--iterations', String(args.laneIterations), '-q', '--json', json, '--force'];
-    const { peakRssBytes, wallNs } = await measured(tmp, argv, runTimeoutMs(args.laneIterations) * 4);
-    const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
-    if (!step) throw new Error(`--cores ${lanes}: no step ran (descriptor limit? see ulimit -n)`);
-    const row = {
-      lanes,
-      peakRssBytes,
-      wallMs: wallNs / 1e6,
-      poolStartMs: step.startup?.poolStartMs ?? NaN,
-      trialsPerSec: step.trialsPerSec,
-    };
+    const now = [];
+    const before = [];
+    for (let r = 0; r < args.laneRounds; r++) {
+      const order = args.laneBaseline && r % 2 === 1 ? [[args.laneBaseline, before], [cli, now]] : [[cli, now], ...(args.laneBaseline ? [[args.laneBaseline, before]] : [])];
+      for (const [program, into] of order) into.push(await laneRun(program, tmp, lanes, args.laneIterations));
+    }
+    const row = { ...medianRow(now), ...(before.length > 0 && { before: medianRow(before) }) };
     rows.push(row);
-    process.stderr.write(`  ${lanes} lanes: ${(peakRssBytes / MiB).toFixed(0)} MiB, wall ${row.wallMs.toFixed(0)} ms, pool start ${row.poolStartMs.toFixed(0)} ms\n`);
+    const say = (x) => `${(x.peakRssBytes / MiB).toFixed(0)} MiB, wall ${x.wallMs.toFixed(0)} ms, pool start ${x.poolStartMs.toFixed(0)} ms, ${fmtInt(x.trialsPerSec / lanes)} trials/s per lane`;
+    process.stderr.write(`  ${lanes} lanes: ${say(row)}${row.before ? `; baseline ${say(row.before)}` : ''}\n`);
   }
   return rows;
 }
 
-export function laneCostLines(rows, iterations) {
+export function laneCostLines(rows, iterations, baseline) {
   if (rows.length === 0) return [];
   const [first] = rows;
   const per = (r, k) => r[k] / r.lanes;
   const ratio = (r, k) => (per(r, k) / per(first, k)).toFixed(2);
-  return [
+  const out = [
     '',
-    `lane cost: close-stress --cores N --no-sweep --iterations ${fmtInt(iterations)} (a lane is a piscina worker; ratios are per-lane figures over the ${first.lanes}-lane run's)`,
+    `lane cost: close-stress --cores N --no-sweep --iterations ${fmtInt(iterations)} (a lane is a pinned native thread, 64 to a worker; ratios are per-lane figures over the ${first.lanes}-lane run's)`,
     table(
-      ['lanes', 'peak RSS MiB', 'RSS/lane MiB', 'ratio', 'wall ms', 'pool start ms', 'start/lane ms', 'ratio', 'trials/s per lane'],
+      ['lanes', 'peak RSS MiB', 'RSS/lane MiB', 'ratio', 'wall ms', 'pool start ms', 'start/lane ms', 'ratio', 'first trial ms', 'trials/s per lane'],
       rows.map((r) => [
         String(r.lanes),
         (r.peakRssBytes / MiB).toFixed(0),
@@ -275,10 +299,33 @@ export function laneCostLines(rows, iterations) {
         r.poolStartMs.toFixed(0),
         per(r, 'poolStartMs').toFixed(2),
         ratio(r, 'poolStartMs'),
+        r.firstTrialMs.toFixed(0),
         fmtInt(per(r, 'trialsPerSec')),
       ]),
     ),
   ];
+  const compared = rows.filter((r) => r.before);
+  if (compared.length === 0) return out;
+  const vs = (r, k) => (r[k] / r.before[k]).toFixed(2);
+  out.push(
+    '',
+    `lane cost against ${baseline ?? 'the baseline build'}: this build / baseline, same steps, alternating (first trial: process start to the first lane through the start gate)`,
+    table(
+      ['lanes', 'peak RSS MiB', 'ratio', 'first trial ms', 'ratio', 'wall ms', 'ratio', 'trials/s per lane', 'ratio'],
+      compared.map((r) => [
+        String(r.lanes),
+        `${(r.before.peakRssBytes / MiB).toFixed(0)} -> ${(r.peakRssBytes / MiB).toFixed(0)}`,
+        vs(r, 'peakRssBytes'),
+        `${r.before.firstTrialMs.toFixed(0)} -> ${r.firstTrialMs.toFixed(0)}`,
+        vs(r, 'firstTrialMs'),
+        `${r.before.wallMs.toFixed(0)} -> ${r.wallMs.toFixed(0)}`,
+        vs(r, 'wallMs'),
+        `${fmtInt(per(r.before, 'trialsPerSec'))} -> ${fmtInt(per(r, 'trialsPerSec'))}`,
+        vs(r, 'trialsPerSec'),
+      ]),
+    ),
+  );
+  return out;
 }
 
 /**
@@ -443,7 +490,7 @@ async function main() {
         out.push(`  difference ${fmtInt(mem[mem.length - 1].iterations)} - ${fmtInt(mem[0].iterations)}: ${(d / MiB).toFixed(1)} MiB (goal < 10 MiB)`);
       }
     }
-    out.push(...laneCostLines(lanes, args.laneIterations));
+    out.push(...laneCostLines(lanes, args.laneIterations, args.laneBaseline));
     let sens;
     if (args.sensitivity) {
       const why = unavailable();

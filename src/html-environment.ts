@@ -43,7 +43,7 @@ export function environmentTable(series: Series[]): string {
     ['OS', (r) => `${r.environment.os.type} ${r.environment.os.release} (${r.environment.os.arch})`],
     ['kernel', (r) => r.environment.os.version],
     ['CPU', (r) => r.environment.cpu.model],
-    ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: workers float'}`],
+    ['CPUs allowed', (r) => `${cpuRanges(r.environment.cpu.allowed)} (${r.environment.cpu.allowed.length} of ${r.environment.cpu.online} online)${r.environment.cpu.canPin ? ', pinned' : ', cannot pin: lanes float'}`],
     ['topology', (r) => (r.environment.topology ? describeTopology(r.environment.topology) + r.environment.topology.notes.map((n) => `; ${n}`).join('') : 'not recorded')],
     ['race', (r) => `${r.race.shape}; RST sent by the ${r.race.resetSide}, victim close() on the ${r.race.victim}`],
     ['path', (r) => describePath(r.options.path, r.options.family, r.environment.netPath, r.environment.remote)],

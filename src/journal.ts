@@ -95,7 +95,7 @@ interface CoreHeader {
   type: 'run';
   schema: typeof JOURNAL_SCHEMA;
   tool: { name: string; version: string };
-  options: Pick<Options, 'cores' | 'iterations' | 'race' | 'resetSide' | 'family' | 'probes' | 'skew'>;
+  options: Pick<Options, 'cores' | 'iterations' | 'race' | 'resetSide' | 'family' | 'probes' | 'skew' | 'lanesPerCore'>;
   layout: Layout;
   environment: Environment;
   errnoNames: Record<string, string>;
@@ -137,15 +137,19 @@ function checkLayout(path: string, layout: Layout): void {
 /** A step of close-stress-core, tallied by the code that tallies a live step. */
 function tallyCoreStep(path: string, header: CoreHeader, options: Options, line: StepMemoryLine): StepTally {
   const { layout, environment } = header;
-  if (line.words !== (layout.stepBytes + line.cores * layout.laneBytes) / 8 || line.lanes.length !== line.cores) {
+  const k = options.lanesPerCore ?? 1;
+  const lanes = line.cores * k;
+  if (line.words !== (layout.stepBytes + lanes * layout.laneBytes) / 8 || line.lanes.length !== lanes) {
     throw new UsageError(`${path}: a ${line.cores}-core step whose memory (${line.words} words, ${line.lanes.length} lanes) does not fit its layout`);
   }
-  const memory = StepMemory.fromWords(layout, line.cores, line.nonzero);
+  const memory = StepMemory.fromWords(layout, lanes, line.nonzero);
+  const shape = stepShape(line.cores, options.race, environment.cpu.allowed.length);
   const plan = {
     cores: line.cores,
     lanes: line.lanes.map(([cpu, resetCpu]) => ({ cpu, resetCpu })),
-    ...stepShape(line.cores, options.race, environment.cpu.allowed.length),
-    lanesPerCore: 1, // close-stress-core runs one lane per core
+    ...shape,
+    threads: shape.threads * k,
+    lanesPerCore: k,
   };
   const tally = tallyStep(plan, memory, { errnoNames: header.errnoNames }, options.probes, options.race === 'cross-thread' || options.skew.kind !== 'none');
   // close-stress-core has one placement: the native plan's (lane i on the i-th allowed CPU).

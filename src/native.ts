@@ -82,7 +82,8 @@ interface Binding {
   platform(): Platform;
   /** cs_plan_lanes: the one definition of which lane runs on which CPU. */
   planLanes(lanes: number, crossThread: boolean, allowedCpus: number[], canPin: boolean): Array<{ cpu: number; resetCpu: number }>;
-  runLane(memory: BigUint64Array, stepOffset: number, laneOffset: number, config: LaneConfig): boolean;
+  /** cs_run_lanes: the lanes as pinned threads; blocks until they finish; false where a lane could not start. */
+  runLanes(memory: BigUint64Array, stepOffset: number, lanes: Array<{ laneOffset: number; config: LaneConfig }>): boolean[];
   /** Throws (code = errno name; message says why, e.g. a struct tcpstat layout this build does not know). */
   tcpCounters(procNetDir?: string): TcpCounters;
   /** RLIMIT_NOFILE; Infinity when unlimited. */
@@ -151,4 +152,4 @@ export type Family = 4 | 6;
 export const CALLS = ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const STAGES = ['socket', 'connect', 'accept', 'peercheck', 'linger'] as const;
-export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread', 'netns'] as const;
+export const LANE_STAGES = ['ok', 'listener socket', 'bind', 'listen', 'getsockname', 'pin', 'resetter thread', 'netns', 'lane thread'] as const;

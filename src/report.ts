@@ -90,9 +90,9 @@ export function renderTable(result: RunResult): string {
       `${describePath(options.path, options.family, env.netPath, env.remote)}; ${stepLength(options)}`,
     ...(options.netns ? ['network: a private namespace (--netns) with RPS on its lo: loopback input, the RST included, is processed from another CPU\'s backlog (a Linux stand-in for FreeBSD\'s netisr)'] : []),
     `CPUs allowed: ${cpuRanges(env.cpu.allowed)} (${env.cpu.allowed.length}); ` +
-      (!env.cpu.canPin ? 'this OS cannot pin threads: workers float'
+      (!env.cpu.canPin ? 'this OS cannot pin threads: lanes float'
         : (options.lanesPerCore ?? 1) > 1 ? `${options.lanesPerCore} lanes pinned to each CPU of a step (--lanes-per-core); a step of N cores runs ${options.lanesPerCore}N lanes`
-        : 'one worker pinned per CPU') +
+        : 'one lane pinned per CPU') +
       (env.cpu.canPin && !placed ? '; placement linear (lane i on the i-th allowed CPU)' : ''),
     ...(env.topology ? [`topology: ${describeTopology(env.topology)}`] : []),
     expectationLine(result),

@@ -151,7 +151,7 @@ export async function run(options: Options, progress: Progress, log: Logger, sig
   });
 
   log.info({ event: 'start', options, allowedCpus: platform.allowedCpus, canPin: platform.canPin, steps: plan.steps.map((s) => s.cores) }, 'run started');
-  if (!platform.canPin) log.warn({ event: 'no-pinning', os: platform.os }, 'this OS cannot pin threads to CPUs; workers float');
+  if (!platform.canPin) log.warn({ event: 'no-pinning', os: platform.os }, 'this OS cannot pin threads to CPUs; lanes float');
   for (const s of plan.skipped) log.warn({ event: 'skipped', cores: s.cores, reason: s.reason }, `${s.cores}-core step skipped: ${s.reason}`);
   for (const s of plan.steps) {
     if (s.oversubscribed) {

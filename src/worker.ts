@@ -1,28 +1,30 @@
-// Runs inside a piscina worker thread: one task is one lane, blocking this
-// thread in native code until the step ends. Nothing here runs per trial.
+// Runs inside a piscina worker thread: one task is one group of a step's
+// lanes, which the native core runs as pinned threads of their own while
+// this thread waits for them. Nothing here runs per trial.
 import { native, type LaneConfig } from './native.js';
 
-export interface LaneTask {
+export interface LaneGroupTask {
   memory: BigUint64Array;
   stepOffset: number;
-  laneOffset: number;
-  config: LaneConfig;
-  /** Which step and lane this is: for messages, and the test hook below. */
+  lanes: Array<{ lane: number; laneOffset: number; config: LaneConfig }>;
+  /** Which step this is: for messages, and the test hook below. */
   cores: number;
-  lane: number;
 }
 
 /**
  * TEST ONLY, not a user option: CLOSE_STRESS_TEST_FAIL_LANE=<cores>:<lane>
- * makes that lane's worker throw before it starts (<cores>:<lane>:exit: its
- * thread exits instead), so tests can check that a
+ * makes the worker holding that lane throw before its lanes start
+ * (<cores>:<lane>:exit: its thread exits instead), so tests can check that a
  * worker dying mid-run ends the run with a clear message and keeps the steps
  * already finished.
  */
 const FAIL_LANE = process.env.CLOSE_STRESS_TEST_FAIL_LANE;
 
-export default function runLane(task: LaneTask): boolean {
-  if (FAIL_LANE === `${task.cores}:${task.lane}`) throw new Error('CLOSE_STRESS_TEST_FAIL_LANE: injected failure');
-  if (FAIL_LANE === `${task.cores}:${task.lane}:exit`) process.exit(70);
-  return native().runLane(task.memory, task.stepOffset, task.laneOffset, task.config);
+/** One boolean per lane of the group: false where the lane could not start. */
+export default function runLaneGroup(task: LaneGroupTask): boolean[] {
+  for (const { lane } of task.lanes) {
+    if (FAIL_LANE === `${task.cores}:${lane}`) throw new Error(`CLOSE_STRESS_TEST_FAIL_LANE: injected failure in lane ${lane}`);
+    if (FAIL_LANE === `${task.cores}:${lane}:exit`) process.exit(70);
+  }
+  return native().runLanes(task.memory, task.stepOffset, task.lanes.map(({ laneOffset, config }) => ({ laneOffset, config })));
 }

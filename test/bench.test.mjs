@@ -33,11 +33,21 @@ test('the bench\'s lane-cost table gives RSS and start-up per lane and their rat
   const { laneCostLines } = await import('../scripts/bench.mjs');
   const MiB = 1024 * 1024;
   const text = laneCostLines([
-    { lanes: 16, peakRssBytes: 160 * MiB, wallMs: 1000, poolStartMs: 320, trialsPerSec: 16000 },
-    { lanes: 64, peakRssBytes: 320 * MiB, wallMs: 2000, poolStartMs: 2560, trialsPerSec: 32000 },
+    { lanes: 16, peakRssBytes: 160 * MiB, wallMs: 1000, poolStartMs: 320, firstTrialMs: 700, trialsPerSec: 16000 },
+    { lanes: 64, peakRssBytes: 320 * MiB, wallMs: 2000, poolStartMs: 2560, firstTrialMs: 3000, trialsPerSec: 32000 },
   ], 2e4).join('\n');
-  assert.match(text, /^ +16 +160 +10\.00 +1\.00 +1000 +320 +20\.00 +1\.00 +1,000$/m);
-  assert.match(text, /^ +64 +320 +5\.00 +0\.50 +2000 +2560 +40\.00 +2\.00 +500$/m, '64 lanes: half the RSS per lane, twice the start-up per lane');
+  assert.match(text, /^ +16 +160 +10\.00 +1\.00 +1000 +320 +20\.00 +1\.00 +700 +1,000$/m);
+  assert.match(text, /^ +64 +320 +5\.00 +0\.50 +2000 +2560 +40\.00 +2\.00 +3000 +500$/m, '64 lanes: half the RSS per lane, twice the start-up per lane');
+  assert.doesNotMatch(text, /against/, 'no baseline build, no comparison');
+});
+
+test('with a baseline build the lane-cost section sets each figure beside the baseline\'s, as this build / baseline', async () => {
+  const { laneCostLines } = await import('../scripts/bench.mjs');
+  const MiB = 1024 * 1024;
+  const before = { lanes: 256, peakRssBytes: 2048 * MiB, wallMs: 20000, poolStartMs: 9000, firstTrialMs: 10000, trialsPerSec: 51200 };
+  const text = laneCostLines([{ lanes: 256, peakRssBytes: 128 * MiB, wallMs: 1000, poolStartMs: 200, firstTrialMs: 500, trialsPerSec: 51200, before }], 2e4, 'old/bin/close-stress.js').join('\n');
+  assert.match(text, /lane cost against old\/bin\/close-stress\.js: this build \/ baseline/);
+  assert.match(text, /^ +256 +2048 -> 128 +0\.06 +10000 -> 500 +0\.05 +20000 -> 1000 +0\.05 +200 -> 200 +1\.00$/m);
 });
 
 test('the bench\'s veth section gives loopback and veth trials/s and their ratio per point', async () => {

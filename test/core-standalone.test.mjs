@@ -94,6 +94,33 @@ test('probes asked for are tallied per call, and a fixed --skew reads as one ske
   assert.deepEqual([step.skew.points[0].askedNs, step.skew.points[0].trials], [100, 500]);
 });
 
+test('--lanes-per-core K runs K lanes pinned to each CPU of a step, and a same-thread --skew delays the victim close, both read back as the CLI records them', { skip }, (t) => {
+  const { file, records } = coreJournal(t, ['--cores', '1,2', '--lanes-per-core', '2', '--iterations', '600', '--skew', '20us']);
+  const [run, one, two] = records;
+  assert.equal(run.options.lanesPerCore, 2);
+  assert.deepEqual(run.options.skew, { kind: 'fixed', ns: 20_000 });
+  // The CLI's plan (src/plan.ts) lays out K lanes per CPU the same way.
+  const platform = native().platform();
+  const plan = buildPlan({ ...run.options, repeat: 1 }, platform.allowedCpus, platform.canPin);
+  assert.deepEqual([one.lanes, two.lanes], plan.steps.map((s) => s.lanes.map((l) => [l.cpu, l.resetCpu])));
+  assert.deepEqual([one.lanes.length, two.lanes.length], [2, 4]);
+  const result = readJournal(file);
+  assertValid('result', result);
+  for (const step of result.steps) {
+    assert.equal(step.lanesPerCore, 2);
+    assert.equal(step.threads, 2 * step.cores);
+    assert.equal(step.lanes.length, 2 * step.cores);
+    assert.equal(step.trials, 600);
+    assert.equal(sum(step.lanes.map((l) => l.trials)), step.trials);
+    if (platform.canPin) assert.equal(new Set(step.lanes.map((l) => l.cpu)).size, step.cores, 'two lanes share each CPU');
+    const [point] = step.skew.points;
+    // Achieved = the resetting close's own time plus the spin: never below the asked delay.
+    assert.equal(point.askedNs, 20_000);
+    assert.ok(point.achievedMedianNs >= 20_000 && point.achievedMedianNs < 1_000_000, `achieved ${point.achievedMedianNs}`);
+  }
+  assert.match(runCli(['report', file]).stdout, /2 lanes pinned to each CPU of a step \(--lanes-per-core\)/);
+});
+
 test('report on a close-stress-core journal prints the kernel RST cross-check (OutRsts) and its HTML names the C core, never "node undefined"', { skip: skip || (process.platform !== 'linux' && 'Linux counters only') }, (t) => {
   const { file, records } = coreJournal(t, ['--cores', '1', '--iterations', '1000']);
   const { kernel } = records[1];
@@ -133,15 +160,18 @@ test('a journal whose counters layout version this close-stress does not know is
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
 
-test('a journal written before the lane stage "netns" existed (--path veth) still reads and reports', { skip }, (t) => {
-  const { file, records } = coreJournal(t, ['--cores', '1', '--iterations', '100']);
-  assert.equal(records[0].layout.laneStageNames.at(-1), 'netns');
-  records[0].layout.laneStageNames = records[0].layout.laneStageNames.slice(0, -1);
-  writeFileSync(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  const r = runCli(['report', file]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^verdict: /m);
-});
+for (const stage of ['lane thread', 'netns']) {
+  test(`a journal written before the lane stage "${stage}" existed still reads and reports`, { skip }, (t) => {
+    const { file, records } = coreJournal(t, ['--cores', '1', '--iterations', '100']);
+    const names = records[0].layout.laneStageNames;
+    assert.deepEqual(names.slice(-2), ['netns', 'lane thread']);
+    records[0].layout.laneStageNames = names.slice(0, names.indexOf(stage));
+    writeFileSync(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const r = runCli(['report', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^verdict: /m);
+  });
+}
 
 test('--journal refuses to replace a file without --force; without it the journal goes to stdout', { skip }, (t) => {
   const file = path.join(tempDir(t), 'run.jsonl');
@@ -168,7 +198,9 @@ for (const [args, message] of [
   [['--probe', 'poll'], /--probe takes a list of shutdown, send, recv, sockerror, accept or all/],
   [['--probe', 'shutdown,'], /--probe takes a list of .* not ''/],
   [['--probe', 'send,send'], /--probe lists a probe twice/],
-  [['--skew', '300ns'], /--skew needs --race cross-thread/],
+  [['--skew', '-300ns'], /--skew below 0 needs --race cross-thread/],
+  [['--lanes-per-core', '0'], /--lanes-per-core takes a positive integer/],
+  [['--cores', '1,512', '--lanes-per-core', '4'], /--lanes-per-core 4 with --cores 512 makes 2048 lanes in a step; at most 1024/],
   [['--race', 'cross-thread', '--skew', 'auto'], /--skew takes whole nanoseconds or microseconds/],
   [['--race', 'cross-thread', '--skew', '2ms'], /--skew takes whole nanoseconds/],
   [['--race', 'cross-thread', '--skew', '1001us'], /at most 1ms/],
@@ -207,6 +239,21 @@ test('SIGTERM ends the step in hand, journals it as interrupted and exits 143', 
   const [step] = result.steps;
   assert.equal(step.interrupted, true, 'the stop word is in the journaled memory');
   assert.ok(step.trials > 0 && step.trials < 1e9);
+  assert.equal(closeAttempts(step) + step.setupFailed, step.trials);
+});
+
+test('a lane whose own thread cannot be created fails the step naming "lane thread"; the lanes that started still run and journal every trial', { skip: skip || (process.platform !== 'linux' && 'address-space limit checked on Linux') }, (t) => {
+  // 600 lanes' counters fit in 60 MB of address space, their 256 KiB stacks do not all.
+  const file = path.join(tempDir(t), 'core.jsonl');
+  const r = spawnSync('sh', ['-c', 'ulimit -v 60000 && exec "$0" --cores 600 --iterations 2000 --journal "$1"', core, file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^close-stress-core: failed: 600-core step: lane \d+ \(CPU -?\d+\) could not start: lane thread failed with (EAGAIN|ENOMEM)$/m);
+  const result = readJournal(file);
+  assert.equal(result.status, 'failed');
+  assert.match(result.error, /lane thread/);
+  const [step] = result.steps;
+  assert.ok(step.lanes.some((l) => l.failure?.stage === 'lane thread'));
+  assert.equal(step.trials, 2000, 'the lanes that started took every trial');
   assert.equal(closeAttempts(step) + step.setupFailed, step.trials);
 });
 

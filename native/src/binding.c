@@ -1,7 +1,7 @@
 /*
  * N-API front end of the core. JS owns the memory (a SharedArrayBuffer seen
  * through a BigUint64Array) so that the main thread can read live progress
- * while a worker thread is blocked inside runLane.
+ * while a worker thread is blocked inside runLanes.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -159,14 +159,54 @@ static int get_str(napi_env env, napi_value obj, const char *key, char *buf, siz
     return 0;
 }
 
-/* runLane(memory: BigUint64Array, stepOffset, laneOffset, config): blocks
- * the calling (worker) thread until the step is done or stopped. */
-static napi_value run_lane(napi_env env, napi_callback_info info) {
-    size_t argc = 4;
-    napi_value argv[4];
+/* A lane config from JS. The netns strings land in `strings`, which must
+ * outlive the lane (cfg points into it). */
+struct lane_strings {
+    char listen_ns[256], client_ns[256], listen_addr[64];
+};
+
+static int read_config(napi_env env, napi_value obj, struct cs_lane_config *cfg, struct lane_strings *strings) {
+    memset(cfg, 0, sizeof *cfg);
+    if (get_int(env, obj, "family", &cfg->family) || get_int(env, obj, "race", &cfg->race) ||
+        get_int(env, obj, "resetSide", &cfg->reset_side) || get_int(env, obj, "cpu", &cfg->cpu) ||
+        get_int(env, obj, "resetCpu", &cfg->reset_cpu)) {
+        napi_throw_type_error(env, NULL, "config needs family, race, resetSide, cpu, resetCpu");
+        return -1;
+    }
+    int probes = 0;
+    double skew = 0;
+    napi_value v;
+    if (get_int(env, obj, "probes", &probes) || probes < 0 || (unsigned)probes > CS_PROBE_ALL ||
+        napi_get_named_property(env, obj, "skewNs", &v) != napi_ok ||
+        napi_get_value_double(env, v, &skew) != napi_ok || skew != skew || skew > 1e12 || skew < -1e12) {
+        napi_throw_type_error(env, NULL, "config needs probes (bit set) and skewNs (ns, |skew| <= 1e12)");
+        return -1;
+    }
+    /* Optional strings (--path veth): absent or undefined leaves them NULL. */
+    if (get_str(env, obj, "listenNetns", strings->listen_ns, sizeof strings->listen_ns, &cfg->listen_netns) ||
+        get_str(env, obj, "clientNetns", strings->client_ns, sizeof strings->client_ns, &cfg->client_netns) ||
+        get_str(env, obj, "listenAddr", strings->listen_addr, sizeof strings->listen_addr, &cfg->listen_addr)) {
+        napi_throw_type_error(env, NULL, "config listenNetns, clientNetns, listenAddr must be short strings");
+        return -1;
+    }
+    cfg->probes = (unsigned)probes;
+    cfg->skew_ns = (int64_t)skew;
+    return 0;
+}
+
+/* runLanes(memory: BigUint64Array, stepOffset, lanes: [{laneOffset, config}]):
+ * runs the lanes as pinned threads (cs_run_lanes) and blocks the calling
+ * (worker) thread until the step is done or stopped; one boolean per lane,
+ * false where it could not start. */
+static napi_value run_lanes(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
     CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc < 4) {
-        napi_throw_type_error(env, NULL, "runLane(memory, stepOffset, laneOffset, config)");
+    bool is_array = false;
+    uint32_t n = 0;
+    if (argc < 3 || napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
+        napi_get_array_length(env, argv[2], &n) != napi_ok || n > CS_MAX_LANES) {
+        napi_throw_type_error(env, NULL, "runLanes(memory, stepOffset, lanes: [{laneOffset, config}], at most 1024)");
         return NULL;
     }
     napi_typedarray_type type;
@@ -178,47 +218,49 @@ static napi_value run_lane(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, NULL, "memory must be a BigUint64Array");
         return NULL;
     }
-    uint32_t step_off, lane_off;
+    uint32_t step_off;
     CHECK(env, napi_get_value_uint32(env, argv[1], &step_off));
-    CHECK(env, napi_get_value_uint32(env, argv[2], &lane_off));
     size_t bytes = length * 8;
-    if (step_off % 8 || lane_off % 8 || step_off + sizeof(struct cs_step_shared) > bytes ||
-        lane_off + sizeof(struct cs_lane_counters) > bytes) {
-        napi_throw_range_error(env, NULL, "step or lane offset outside the shared memory");
-        return NULL;
-    }
-    struct cs_lane_config cfg = {0};
-    if (get_int(env, argv[3], "family", &cfg.family) || get_int(env, argv[3], "race", &cfg.race) ||
-        get_int(env, argv[3], "resetSide", &cfg.reset_side) || get_int(env, argv[3], "cpu", &cfg.cpu) ||
-        get_int(env, argv[3], "resetCpu", &cfg.reset_cpu)) {
-        napi_throw_type_error(env, NULL, "config needs family, race, resetSide, cpu, resetCpu");
-        return NULL;
-    }
-    int probes = 0;
-    double skew = 0;
-    napi_value v;
-    if (get_int(env, argv[3], "probes", &probes) || probes < 0 || (unsigned)probes > CS_PROBE_ALL ||
-        napi_get_named_property(env, argv[3], "skewNs", &v) != napi_ok ||
-        napi_get_value_double(env, v, &skew) != napi_ok || skew != skew || skew > 1e12 || skew < -1e12) {
-        napi_throw_type_error(env, NULL, "config needs probes (bit set) and skewNs (ns, |skew| <= 1e12)");
-        return NULL;
-    }
-    /* Optional strings (--path veth): absent or undefined leaves them NULL. */
-    char listen_ns[256], client_ns[256], listen_addr[64];
-    if (get_str(env, argv[3], "listenNetns", listen_ns, sizeof listen_ns, &cfg.listen_netns) ||
-        get_str(env, argv[3], "clientNetns", client_ns, sizeof client_ns, &cfg.client_netns) ||
-        get_str(env, argv[3], "listenAddr", listen_addr, sizeof listen_addr, &cfg.listen_addr)) {
-        napi_throw_type_error(env, NULL, "config listenNetns, clientNetns, listenAddr must be short strings");
+    if (step_off % 8 || step_off + sizeof(struct cs_step_shared) > bytes) {
+        napi_throw_range_error(env, NULL, "step offset outside the shared memory");
         return NULL;
     }
     char *base = data;
-    cfg.probes = (unsigned)probes;
-    cfg.skew_ns = (int64_t)skew;
-    int rc = cs_run_lane(&cfg, (struct cs_step_shared *)(base + step_off),
-                         (struct cs_lane_counters *)(base + lane_off));
+    struct cs_lane_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    struct lane_strings *strings = calloc(n ? n : 1, sizeof *strings);
+    if (!jobs || !strings) {
+        free(jobs);
+        free(strings);
+        napi_throw_error(env, "ENOMEM", "runLanes: out of memory");
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value lane, v;
+        uint32_t lane_off = 0;
+        if (napi_get_element(env, argv[2], i, &lane) != napi_ok || napi_get_named_property(env, lane, "laneOffset", &v) != napi_ok ||
+            napi_get_value_uint32(env, v, &lane_off) != napi_ok || lane_off % 8 || lane_off + sizeof(struct cs_lane_counters) > bytes) {
+            napi_throw_range_error(env, NULL, "lane offset outside the shared memory");
+            goto fail;
+        }
+        if (napi_get_named_property(env, lane, "config", &v) != napi_ok || read_config(env, v, &jobs[i].cfg, &strings[i]) != 0) goto fail;
+        jobs[i].step = (struct cs_step_shared *)(base + step_off);
+        jobs[i].counters = (struct cs_lane_counters *)(base + lane_off);
+    }
+    cs_run_lanes(jobs, (int)n);
     napi_value out;
-    CHECK(env, napi_get_boolean(env, rc == 0, &out));
+    if (napi_create_array_with_length(env, n, &out) != napi_ok) goto fail;
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value ok;
+        napi_get_boolean(env, jobs[i].rc == 0, &ok);
+        napi_set_element(env, out, i, ok);
+    }
+    free(jobs);
+    free(strings);
     return out;
+fail:
+    free(jobs);
+    free(strings);
+    return NULL;
 }
 
 /* tcpCounters(): the kernel's machine-wide TCP counters now; callers diff two reads. */
@@ -327,7 +369,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
         {"layout", NULL, layout, NULL, NULL, NULL, napi_default, NULL},
         {"platform", NULL, platform, NULL, NULL, NULL, napi_default, NULL},
         {"planLanes", NULL, plan_lanes, NULL, NULL, NULL, napi_default, NULL},
-        {"runLane", NULL, run_lane, NULL, NULL, NULL, napi_default, NULL},
+        {"runLanes", NULL, run_lanes, NULL, NULL, NULL, napi_default, NULL},
         {"tcpCounters", NULL, tcp_counters, NULL, NULL, NULL, napi_default, NULL},
         {"fdLimit", NULL, fd_limit, NULL, NULL, NULL, napi_default, NULL},
         {"sysctl", NULL, sysctl_raw, NULL, NULL, NULL, napi_default, NULL},

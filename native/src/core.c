@@ -55,7 +55,8 @@
 const char *const cs_call_names[CS_CALL_COUNT] = {"close", "resetClose", "acceptClose", "otherClose",
                                                   "shutdown", "send", "recv", "sockerror", "accept"};
 const char *const cs_stage_names[CS_STAGE_COUNT] = {"socket", "connect", "accept", "peercheck", "linger"};
-const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread", "netns"};
+const char *const cs_lane_stage_names[] = {"ok", "listener socket", "bind", "listen", "getsockname", "pin", "resetter thread", "netns",
+                                             "lane thread"};
 
 static inline int errno_slot(int err) {
     return (err > 0 && err < CS_ERRNO_SLOTS) ? err : CS_ERRNO_SLOTS - 1;
@@ -536,6 +537,7 @@ struct cross {
 static void *resetter_main(void *arg) {
     struct cross *x = arg;
     uint32_t sense = 0;
+    cs_os_name_thread("cs-reset");
     x->pin_err = cs_os_pin_self(x->reset_cpu);
     for (;;) {
         barrier_wait(&x->go, &sense);

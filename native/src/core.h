@@ -74,7 +74,7 @@ struct cs_step_shared {
     uint64_t pad[3];   /* keep the hot `claimed` word off the lanes' lines */
 };
 
-/* One per lane (one worker thread, plus its resetter thread in cross-thread runs). */
+/* One per lane (one thread, plus its resetter thread in cross-thread runs). */
 struct cs_lane_counters {
     uint64_t done;          /* finished trials: victim close results + setup failures */
     uint64_t start_ns;      /* monotonic clock when the lane passed the start gate */
@@ -106,6 +106,7 @@ enum cs_lane_stage {
     CS_LANE_PIN,
     CS_LANE_THREAD,
     CS_LANE_NETNS, /* entering the listener's or the clients' network namespace */
+    CS_LANE_SPAWN, /* the lane's own thread could not be created (lanes.c) */
     CS_LANE_STAGE_COUNT
 };
 
@@ -161,6 +162,26 @@ uint64_t cs_latency_bucket_low(unsigned bucket);
 int cs_run_lane(const struct cs_lane_config *cfg, struct cs_step_shared *step,
                 struct cs_lane_counters *out);
 
+/* One lane of a step for cs_run_lanes: its config and counters in, its
+ * cs_run_lane result out (-1 also when its thread could not start: then
+ * lane_stage says CS_LANE_SPAWN). */
+struct cs_lane_job {
+    struct cs_lane_config cfg;
+    struct cs_step_shared *step;
+    struct cs_lane_counters *counters;
+    int rc;
+    int yield_to_driver; /* set by cs_run_lanes: the step has more threads than CPUs */
+};
+
+/* Runs jobs[0..n) as one pinned thread each (lanes.c) and returns when all
+ * have finished; the lanes of one step may be split over several calls made
+ * at once (the step's start gate counts them all). Where the step has more
+ * threads than allowed CPUs, lanes run at nice +CS_LANE_NICE (Linux), so the
+ * thread that drives them (signals, the stop word, progress) still gets CPU.
+ * Returns how many lanes could not start. */
+#define CS_LANE_NICE 10
+int cs_run_lanes(struct cs_lane_job *jobs, int n);
+
 /* OS-specific pieces (os.c). */
 int cs_os_can_pin(void);
 int cs_os_allowed_cpus(int *cpus, int max);   /* count, or -errno */
@@ -173,6 +194,15 @@ const char *cs_os_name(void);
 int cs_os_enter_netns(const char *path);
 /* Back to the process's own namespace (the main thread's): 0 or errno. */
 int cs_os_leave_netns(void);
+/* Raises the calling thread's nice by `by` (lowers its priority): 0 or errno;
+ * ENOTSUP where nice is per process (FreeBSD, macOS). */
+int cs_os_lower_priority(int by);
+/* Names the calling thread ("cs-lane"; at most 15 bytes) where the OS can. */
+void cs_os_name_thread(const char *name);
+/* The CPU's model name ("unknown" where unreadable) and the machine's memory
+ * in bytes (0 where unknown), for close-stress-core's environment record. */
+void cs_os_cpu_model(char *buf, size_t n);
+uint64_t cs_os_memory_bytes(void);
 /* sysctlbyname(3): 0, or -errno (-ENOSYS where the OS has no sysctl). buf NULL
  * asks for the size in *len. */
 int cs_os_sysctl(const char *name, void *buf, size_t *len);

@@ -2,12 +2,14 @@
  * close-stress-core: the C core without Node, for a machine that has only a
  * C compiler (a freshly built test kernel in a VM). What it still does:
  *
- *  - parses the few options it runs: core counts (an exact list), trials per
- *    step, race shape, reset side, address family, probes, one fixed skew, the
- *    journal file. Sweeps, repeats, durations and verdicts are close-stress's;
+ *  - parses the few options it runs: core counts (an exact list), lanes per
+ *    core, trials per step, race shape, reset side, address family, probes,
+ *    one fixed skew, the journal file. Sweeps, repeats, durations and
+ *    verdicts are close-stress's;
  *  - per step, places the lanes with cs_plan_lanes (the rule the CLI's plan
- *    uses too), runs one pthread per lane in cs_run_lane, and reads the
- *    kernel's TCP counters before and after;
+ *    uses too), runs them as pinned threads by cs_run_lanes (lanes.c, what
+ *    the CLI's workers call too), and reads the kernel's TCP counters before
+ *    and after;
  *  - writes what was measured, raw, as an fsynced JSONL journal: the options,
  *    the environment and this OS's errno names, the memory layout with its
  *    version (cs_layout_*), then per step the lanes' CPUs, the non-zero 64-bit
@@ -28,7 +30,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,9 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__FreeBSD__) || defined(__APPLE__)
-#include <sys/sysctl.h>
-#endif
 
 #ifndef CS_TOOL_VERSION
 #define CS_TOOL_VERSION "0.1.0"
@@ -57,6 +55,7 @@ static const char *const side_names[] = {"server", "client"};
 struct options {
     int cores[CS_MAX_LANES];
     int steps;
+    int lanes_per_core; /* K lanes pinned to each CPU of a step; the step is still N cores */
     uint64_t iterations;
     int race, reset_side, family;
     unsigned probes;
@@ -87,12 +86,14 @@ static void help(void) {
         "\n"
         "Options:\n"
         "  --cores <list>        core counts, one step each, exactly these: 1,2,4 (default: allowed CPUs)\n"
+        "  --lanes-per-core <k>  K lanes pinned to each CPU of a step: N cores run N*K lanes (default: 1)\n"
         "  --iterations <n>      trials per step: 100000 or 1e5 (default: 100000)\n"
         "  --race <shape>        same-thread or cross-thread (default: same-thread)\n"
         "  --reset-side <side>   server or client: which end sends the RST (default: server)\n"
         "  --family <4|6>        IPv4 (127.0.0.1) or IPv6 (::1) loopback (default: 4)\n"
         "  --probe <list>        also run on the victim after the RST: shutdown,send,recv,sockerror,accept or all\n"
-        "  --skew <n>ns|<n>us    cross-thread: delay the victim (negative: the resetter)\n"
+        "  --skew <n>ns|<n>us    delay the victim close (cross-thread: negative delays the resetter;\n"
+        "                        same-thread: a spin between the resetting and the victim close, >= 0)\n"
         "  --journal <file>      write the journal here (default: stdout)\n"
         "  --force               overwrite an existing --journal file\n"
         "  -V, --version         print the version\n"
@@ -179,9 +180,9 @@ static int64_t parse_skew(const char *text) {
 
 static void parse_args(int argc, char **argv, int allowed, struct options *o) {
     const char *cores = NULL, *iterations = "100000", *race = "same-thread", *side = "server";
-    const char *family = "4", *probes = NULL, *skew = NULL;
+    const char *family = "4", *probes = NULL, *skew = NULL, *per_core = "1";
     const struct { const char *flag; const char **slot; } valued[] = {
-        {"--cores", &cores}, {"--iterations", &iterations}, {"--race", &race}, {"--reset-side", &side},
+        {"--cores", &cores}, {"--lanes-per-core", &per_core}, {"--iterations", &iterations}, {"--race", &race}, {"--reset-side", &side},
         {"--family", &family}, {"--probe", &probes}, {"--skew", &skew}, {"--journal", &o->journal},
     };
     for (int i = 1; i < argc; i++) {
@@ -211,10 +212,18 @@ static void parse_args(int argc, char **argv, int allowed, struct options *o) {
     o->family = parse_choice(family, "--family", "4", "6") ? 6 : 4;
     if (probes) o->probes = parse_probes(probes);
     if (skew) {
-        if (o->race != CS_RACE_CROSS_THREAD) usage_error("--skew needs --race cross-thread: only two threads have a skew between them");
         o->skew_ns = parse_skew(skew);
+        /* On one thread the victim close always follows the resetting close: only a delay of it exists. */
+        if (o->race == CS_RACE_SAME_THREAD && o->skew_ns < 0)
+            usage_error("--skew below 0 needs --race cross-thread: on one thread the victim close always follows the resetting close");
         o->skew_set = 1;
     }
+    uint64_t k = parse_count(per_core, "--lanes-per-core");
+    for (int i = 0; i < o->steps; i++)
+        if ((uint64_t)o->cores[i] * k > CS_MAX_LANES)
+            usage_error("--lanes-per-core %s with --cores %d makes %llu lanes in a step; at most %d", per_core, o->cores[i],
+                        (unsigned long long)((uint64_t)o->cores[i] * k), CS_MAX_LANES);
+    o->lanes_per_core = (int)k;
     if (o->journal && strcmp(o->journal, "-") == 0) o->journal = NULL;
 }
 
@@ -337,54 +346,12 @@ static void write_layout(struct json *j) {
     JLIT(j, "]}");
 }
 
-static void cpu_model(char *buf, size_t n) {
-    snprintf(buf, n, "unknown");
-#if defined(__linux__)
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *v = strchr(line, ':');
-        if (strncmp(line, "model name", 10) != 0 || !v) continue;
-        for (v++; isspace((unsigned char)*v); v++) {}
-        v[strcspn(v, "\n")] = '\0';
-        snprintf(buf, n, "%s", v);
-        break;
-    }
-    fclose(f);
-#elif defined(__FreeBSD__) || defined(__APPLE__)
-#if defined(__APPLE__)
-    const char *name = "machdep.cpu.brand_string";
-#else
-    const char *name = "hw.model";
-#endif
-    size_t len = n;
-    if (sysctlbyname(name, buf, &len, NULL, 0) != 0) snprintf(buf, n, "unknown");
-    else buf[n - 1] = '\0';
-#endif
-}
-
-static uint64_t memory_bytes(void) {
-#if defined(__APPLE__)
-    uint64_t v = 0;
-    size_t len = sizeof v;
-    return sysctlbyname("hw.memsize", &v, &len, NULL, 0) == 0 ? v : 0;
-#elif defined(__FreeBSD__)
-    unsigned long v = 0;
-    size_t len = sizeof v;
-    return sysctlbyname("hw.physmem", &v, &len, NULL, 0) == 0 ? (uint64_t)v : 0;
-#else
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
-#endif
-}
-
 /* src/env.ts Environment as far as C can read it; no Node ran, so no `node`. */
 static void write_environment(struct json *j, const int *allowed, int m) {
     struct utsname u;
     if (uname(&u) != 0) memset(&u, 0, sizeof u);
     char model[256], host[256] = "";
-    cpu_model(model, sizeof model);
+    cs_os_cpu_model(model, sizeof model);
     gethostname(host, sizeof host - 1);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     JLIT(j, "{\"os\":{\"type\":");
@@ -400,7 +367,7 @@ static void write_environment(struct json *j, const int *allowed, int m) {
     jf(j, ",\"online\":%ld,\"allowed\":[", online > 0 ? online : (long)m);
     for (int i = 0; i < m; i++) jf(j, i ? ",%d" : "%d", allowed[i]);
     jf(j, "],\"canPin\":%s},\"memoryBytes\":%llu,\"hostname\":", cs_os_can_pin() ? "true" : "false",
-       (unsigned long long)memory_bytes());
+       (unsigned long long)cs_os_memory_bytes());
     jstr(j, host);
     JLIT(j, ",\"tool\":{\"name\":\"" TOOL "\",\"version\":\"" CS_TOOL_VERSION "\"}}");
 }
@@ -417,8 +384,11 @@ static void write_header(struct json *j, const struct options *o, const int *all
         first = 0;
         jstr(j, cs_call_names[c]);
     }
-    if (o->skew_set) jf(j, "],\"skew\":{\"kind\":\"fixed\",\"ns\":%lld}}", (long long)o->skew_ns);
-    else JLIT(j, "],\"skew\":{\"kind\":\"none\"}}");
+    if (o->skew_set) jf(j, "],\"skew\":{\"kind\":\"fixed\",\"ns\":%lld}", (long long)o->skew_ns);
+    else JLIT(j, "],\"skew\":{\"kind\":\"none\"}");
+    /* As the CLI records it: present only when asked for. */
+    if (o->lanes_per_core > 1) jf(j, ",\"lanesPerCore\":%d", o->lanes_per_core);
+    JLIT(j, "}");
     JLIT(j, ",\"layout\":");
     write_layout(j);
     JLIT(j, ",\"environment\":");
@@ -458,11 +428,11 @@ static void write_counters(struct json *j, const struct kernel_read *k, int mean
 
 /* The step's memory as the binding lays it out for JS: the step block, then
  * one counters block per lane; only non-zero words, as [index, value]. */
-static void write_step(struct json *j, int cores, const int *cpu, const int *reset_cpu, const uint64_t *memory,
+static void write_step(struct json *j, int cores, int lanes, const int *cpu, const int *reset_cpu, const uint64_t *memory,
                        const struct kernel_read *before, const struct kernel_read *after) {
-    size_t words = (sizeof(struct cs_step_shared) + (size_t)cores * sizeof(struct cs_lane_counters)) / 8;
+    size_t words = (sizeof(struct cs_step_shared) + (size_t)lanes * sizeof(struct cs_lane_counters)) / 8;
     jf(j, "{\"type\":\"step-memory\",\"cores\":%d,\"lanes\":[", cores);
-    for (int i = 0; i < cores; i++) jf(j, "%s[%d,%d]", i ? "," : "", cpu[i], reset_cpu[i]);
+    for (int i = 0; i < lanes; i++) jf(j, "%s[%d,%d]", i ? "," : "", cpu[i], reset_cpu[i]);
     jf(j, "],\"words\":%zu,\"nonzero\":[", words);
     for (size_t w = 0, first = 1; w < words; w++) {
         if (!memory[w]) continue;
@@ -508,60 +478,32 @@ static void on_signal(int sig) {
     if (step) __atomic_store_n(&step->stop, 1, __ATOMIC_RELEASE);
 }
 
-struct lane_job {
-    struct cs_lane_config cfg;
-    struct cs_step_shared *step;
-    struct cs_lane_counters *counters;
-};
-
-static void *lane_main(void *arg) {
-    struct lane_job *job = arg;
-    cs_run_lane(&job->cfg, job->step, job->counters);
-    return NULL;
-}
-
-static void run_step(const struct options *o, int cores, const int *cpu, const int *reset_cpu,
-                     struct cs_step_shared *step, struct cs_lane_counters *lanes, struct lane_job *jobs,
-                     pthread_t *threads) {
+static void run_step(const struct options *o, int lanes_n, const int *cpu, const int *reset_cpu,
+                     struct cs_step_shared *step, struct cs_lane_counters *lanes, struct cs_lane_job *jobs) {
     memset(step, 0, sizeof *step);
-    memset(lanes, 0, sizeof *lanes * (size_t)cores);
+    memset(lanes, 0, sizeof *lanes * (size_t)lanes_n);
     step->limit = o->iterations;
-    step->lanes = (uint64_t)cores;
+    step->lanes = (uint64_t)lanes_n;
     current_step = step;
     if (signal_seen) __atomic_store_n(&step->stop, 1, __ATOMIC_RELEASE);
-    /* Signals go to this thread only: a lane blocked in accept() must not see EINTR. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    static char started[CS_MAX_LANES];
-    for (int i = 0; i < cores; i++) {
-        jobs[i] = (struct lane_job){
+    for (int i = 0; i < lanes_n; i++) {
+        jobs[i] = (struct cs_lane_job){
             .cfg = {.family = o->family == 6 ? AF_INET6 : AF_INET, .race = o->race, .reset_side = o->reset_side,
                     .cpu = cpu[i], .reset_cpu = reset_cpu[i], .probes = o->probes, .skew_ns = o->skew_ns},
             .step = step,
             .counters = &lanes[i],
         };
-        int err = pthread_create(&threads[i], NULL, lane_main, &jobs[i]);
-        started[i] = err == 0;
-        if (err != 0) {
-            lanes[i].lane_stage = CS_LANE_THREAD;
-            lanes[i].lane_errno = (uint64_t)err;
-            /* It will never reach the start gate; do not let the others wait for it. */
-            __atomic_fetch_add(&step->ready, 1, __ATOMIC_ACQ_REL);
-        }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    for (int i = 0; i < cores; i++)
-        if (started[i]) pthread_join(threads[i], NULL);
+    /* The lanes take no signals (lanes.c): they reach this thread, whose
+     * handler sets the stop word, and a lane blocked in accept() sees no EINTR. */
+    cs_run_lanes(jobs, lanes_n);
     current_step = NULL;
 }
 
 /* The exit status's one judgement (src/tally.ts stepFailure says it in full). */
-static int step_failed(int cores, const int *cpu, const struct cs_lane_counters *lanes) {
+static int step_failed(int cores, int lanes_n, const int *cpu, const struct cs_lane_counters *lanes) {
     uint64_t done = 0, closes = 0;
-    for (int i = 0; i < cores; i++) {
+    for (int i = 0; i < lanes_n; i++) {
         const struct cs_lane_counters *c = &lanes[i];
         if (c->lane_stage != 0) {
             const char *e = cs_errno_name((int)c->lane_errno);
@@ -611,29 +553,34 @@ int main(int argc, char **argv) {
 
     int most = 0;
     for (int i = 0; i < o.steps; i++) most = o.cores[i] > most ? o.cores[i] : most;
+    most *= o.lanes_per_core;
     /* One block, step then lanes, as src/memory.ts lays out its SharedArrayBuffer. */
     uint64_t *memory = NULL;
     if (posix_memalign((void **)&memory, 64, sizeof(struct cs_step_shared) + sizeof(struct cs_lane_counters) * (size_t)most) != 0)
         out_of_memory();
     struct cs_step_shared *step = (struct cs_step_shared *)memory;
     struct cs_lane_counters *lanes = (struct cs_lane_counters *)(step + 1);
-    struct lane_job *jobs = calloc((size_t)most, sizeof *jobs);
-    pthread_t *threads = calloc((size_t)most, sizeof *threads);
-    if (!jobs || !threads) out_of_memory();
-    static int cpu[CS_MAX_LANES], reset_cpu[CS_MAX_LANES];
+    struct cs_lane_job *jobs = calloc((size_t)most, sizeof *jobs);
+    if (!jobs) out_of_memory();
+    static int placed_cpu[CS_MAX_LANES], placed_reset[CS_MAX_LANES], cpu[CS_MAX_LANES], reset_cpu[CS_MAX_LANES];
 
     struct json j = {0};
     write_header(&j, &o, allowed, m);
     const char *status = "completed";
     for (int s = 0; s < o.steps && !signal_seen; s++) {
-        int cores = o.cores[s];
+        int cores = o.cores[s], k = o.lanes_per_core, lanes_n = cores * k;
         static struct kernel_read before, after;
-        cs_plan_lanes(cores, o.race == CS_RACE_CROSS_THREAD, allowed, m, cs_os_can_pin(), cpu, reset_cpu);
+        cs_plan_lanes(cores, o.race == CS_RACE_CROSS_THREAD, allowed, m, cs_os_can_pin(), placed_cpu, placed_reset);
+        /* K lanes to a CPU, as src/plan.ts lays them out: each placed lane K times over. */
+        for (int i = 0; i < lanes_n; i++) {
+            cpu[i] = placed_cpu[i / k];
+            reset_cpu[i] = placed_reset[i / k];
+        }
         before.n = cs_tcp_counters(before.list, CS_TCP_COUNTERS_MAX, &before.source);
-        run_step(&o, cores, cpu, reset_cpu, step, lanes, jobs, threads);
+        run_step(&o, lanes_n, cpu, reset_cpu, step, lanes, jobs);
         after.n = cs_tcp_counters(after.list, CS_TCP_COUNTERS_MAX, &after.source);
-        write_step(&j, cores, cpu, reset_cpu, memory, &before, &after);
-        if (step_failed(cores, cpu, lanes)) { status = "failed"; break; }
+        write_step(&j, cores, lanes_n, cpu, reset_cpu, memory, &before, &after);
+        if (step_failed(cores, lanes_n, cpu, lanes)) { status = "failed"; break; }
     }
     int exit_code = 0;
     if (strcmp(status, "failed") == 0) exit_code = 1;

@@ -10,19 +10,26 @@
 
 #include "core.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #if defined(__linux__)
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #elif defined(__FreeBSD__)
 /* sys/param.h first: it defines __FreeBSD_version and what sys/cpuset.h needs.
  * sched_getcpu() is declared only when __BSD_VISIBLE (no _POSIX_C_SOURCE). */
 #include <sys/param.h>
 #include <sys/cpuset.h>
 #include <sched.h>
+#include <pthread_np.h>
 #endif
 #if defined(__FreeBSD__) || defined(__APPLE__)
 #include <sys/types.h>
@@ -183,5 +190,77 @@ int cs_os_leave_netns(void) {
     return cs_os_enter_netns("/proc/self/ns/net");
 #else
     return ENOTSUP;
+#endif
+}
+
+/* Lanes are threads of a process that also runs Node's: their names let
+ * top -H, ps -T, a debugger (and the tests) tell them apart. */
+void cs_os_name_thread(const char *name) {
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), name); /* 15 bytes at most, or ERANGE: names stay short */
+#elif defined(__FreeBSD__)
+    pthread_set_name_np(pthread_self(), name);
+#elif defined(__APPLE__)
+    pthread_setname_np(name);
+#else
+    (void)name;
+#endif
+}
+
+/* Linux's nice is per thread (the tid as PRIO_PROCESS), and threads the
+ * caller creates afterwards (its resetter) inherit it. Elsewhere nice is the
+ * whole process's: ENOTSUP, the lane keeps the process's priority. */
+int cs_os_lower_priority(int by) {
+#if defined(__linux__)
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (now == -1 && errno != 0) return errno;
+    return setpriority(PRIO_PROCESS, (id_t)tid, now + by) == 0 ? 0 : errno;
+#else
+    (void)by;
+    return ENOTSUP;
+#endif
+}
+
+void cs_os_cpu_model(char *buf, size_t n) {
+    snprintf(buf, n, "unknown");
+#if defined(__linux__)
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *v = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !v) continue;
+        for (v++; isspace((unsigned char)*v); v++) {}
+        v[strcspn(v, "\n")] = '\0';
+        snprintf(buf, n, "%s", v);
+        break;
+    }
+    fclose(f);
+#elif defined(__FreeBSD__) || defined(__APPLE__)
+#if defined(__APPLE__)
+    const char *name = "machdep.cpu.brand_string";
+#else
+    const char *name = "hw.model";
+#endif
+    size_t len = n;
+    if (sysctlbyname(name, buf, &len, NULL, 0) != 0) snprintf(buf, n, "unknown");
+    else buf[n - 1] = '\0';
+#endif
+}
+
+uint64_t cs_os_memory_bytes(void) {
+#if defined(__APPLE__)
+    uint64_t v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.memsize", &v, &len, NULL, 0) == 0 ? v : 0;
+#elif defined(__FreeBSD__)
+    unsigned long v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.physmem", &v, &len, NULL, 0) == 0 ? (uint64_t)v : 0;
+#else
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 #endif
 }
