@@ -219,8 +219,11 @@ export class VethPath {
 
   private async hold(tag: 'a' | 'b'): Promise<number> {
     // `read` returns when our end of the pipe closes: on exit, on a crash, on SIGKILL.
+    // Its own process group: a terminal's Ctrl-C signals our whole group, and a holder killed by it
+    // would take its namespace (and the step's counters in it) away before the stop is saved.
     const child = spawn('unshare', ['--net', '--', 'sh', '-c', 'echo ready; read _', `close-stress-netns-${process.pid}-${tag}`], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
     });
     this.holders.push(child);
     const pid = await new Promise<number>((resolve, reject) => {

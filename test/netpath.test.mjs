@@ -129,16 +129,18 @@ test('the saved run names its path in the report table, the HTML environment tab
   assert.match(tap.stdout, /^ {2}path: veth$/m);
 });
 
-test('SIGINT during a veth step keeps what was measured and removes both namespaces', { skip }, async (t) => {
+test('Ctrl-C (SIGINT to the whole process group) during a veth step keeps what was measured and removes both namespaces', { skip }, async (t) => {
   const json = path.join(tempDir(t), 'r.json');
   const linksBefore = hostLinks();
   const netnsBefore = hostNetns();
-  const { child, done } = startCli(['--path', 'veth', '--cores', '1', '--iterations', '1e12', '--json', json, '-q']);
+  // Its own process group, as a shell gives a foreground job: a terminal's Ctrl-C reaches every process in it.
+  const { child, done } = startCli(['--path', 'veth', '--cores', '1', '--iterations', '1e12', '--json', json, '-q'], {}, { detached: true });
+  t.after(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} });
   await until(() => existsSync(`${json}.jsonl`), 'the journal');
   const header = JSON.parse(readFileSync(`${json}.jsonl`, 'utf8').split('\n')[0]);
   assert.equal(holdersOf(child.pid).length, 2, 'the run holds two namespaces');
   await new Promise((resolve) => setTimeout(resolve, 300));
-  child.kill('SIGINT');
+  process.kill(-child.pid, 'SIGINT');
   const r = await done;
   assert.equal(r.status, 130, r.stderr);
   const result = JSON.parse(readFileSync(json, 'utf8'));
@@ -152,6 +154,7 @@ test('a SIGKILLed veth run leaves no namespace, and a stale holder of a dead run
   const linksBefore = hostLinks();
   const netnsBefore = hostNetns();
   const { child, done } = startCli(['--path', 'veth', '--cores', '1', '--iterations', '1e12', '--journal', path.join(dir, 'j.jsonl'), '-q']);
+  t.after(() => child.kill('SIGKILL'));
   await until(() => existsSync(path.join(dir, 'j.jsonl')), 'the journal');
   const header = JSON.parse(readFileSync(path.join(dir, 'j.jsonl'), 'utf8').split('\n')[0]);
   child.kill('SIGKILL');

@@ -16,8 +16,8 @@ export function runCli(args, { env = {}, shell, timeout = 60_000 } = {}) {
 }
 
 /** Starts the CLI in the background; resolves the exit with its output. */
-export function startCli(args, env = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+export function startCli(args, env = {}, options = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, ...options });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
