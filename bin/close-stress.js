@@ -8,7 +8,7 @@ try {
   const reason = err.code === 'EMFILE' || err.code === 'ENFILE'
     ? 'too many open files while loading: the descriptor limit is too low; raise it with ulimit -n 1024'
     : `not built (${err.message.split('\n')[0]}); run npm install`;
-  // Under git bisect run (src/bisect.ts: bisectRequested) a tool that cannot
+  // Under git bisect run (src/report/bisect.ts: bisectRequested) a tool that cannot
   // start must abort the bisection (exit > 127), not blame or skip the commit.
   const bisect = process.argv.slice(2).some((a) => /^--fail-(on|above)(=|$)/.test(a));
   process.stderr.write(`close-stress: error: ${reason}${bisect ? ' (bisect aborted: this says nothing about the commit, exit 128)' : ''}\n`);

@@ -3,7 +3,7 @@
 // (native/prebuilds): when one loads here there is nothing to build. A clone
 // has none and builds native/ from source with node-gyp, as it always did.
 // An install with --ignore-scripts never runs this; the CLI then loads the
-// prebuild directly (src/native.ts), the same way.
+// prebuild directly (src/core/native.ts), the same way.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

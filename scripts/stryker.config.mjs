@@ -1,5 +1,5 @@
 // Mutation testing of the modules that decide verdicts: `npm run mutate`
-// (slow, not in CI). One module: `npm run mutate -- --mutate src/skew.ts`.
+// (slow, not in CI). One module: `npm run mutate -- --mutate src/measure/skew.ts`.
 //
 // node:test has no Stryker runner, so this uses the command runner. Stryker
 // writes every mutant into src/*.ts at once (mutation switching) and picks the
@@ -19,7 +19,7 @@ export default {
     // One file run directly: node:test then runs in this process, no runner child.
     command: 'node test/verdicts.test.mjs',
   },
-  mutate: ['src/stats.ts', 'src/posix.ts', 'src/tally.ts', 'src/compare.ts', 'src/bisect.ts', 'src/journal.ts', 'src/skew.ts'],
+  mutate: ['src/common/stats.ts', 'src/common/posix.ts', 'src/tally/tally.ts', 'src/report/compare.ts', 'src/report/bisect.ts', 'src/result/journal.ts', 'src/measure/skew.ts'],
   coverageAnalysis: 'off',
   // The sandbox stays inside the project (ignored by git, removed after a run)
   // so that tsc and Node find node_modules by walking up from it; the report

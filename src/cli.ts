@@ -1,34 +1,34 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { CLOSE_BY_KERNEL_HELP } from './kernel-versions.js';
+import { CLOSE_BY_KERNEL_HELP } from './common/kernel-versions.js';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
-import { OutputError, ToolError, UsageError } from './errors.js';
-import { toolInfo } from './env.js';
-import { createLogger, logFileError } from './log.js';
-import { native } from './native.js';
+import { OutputError, ToolError, UsageError } from './common/errors.js';
+import { toolInfo } from './env/env.js';
+import { createLogger, logFileError } from './options/log.js';
+import { native } from './core/native.js';
 import {
   LOG_LEVELS, MAX_CORES, parseChoice, parseCores, parseCount, parseDuration, parseProbes, parseSkew, RACES, RESET_SIDES,
   parsePlacements, parseResetters,
   type Family, type LogLevel, type Options,
-} from './options.js';
-import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './bisect.js';
-import { compareMany, compareResults, renderComparison, renderMany } from './compare.js';
-import type { HtmlOptions } from './html.js';
-import { journalPath } from './journal.js';
-import { loadRun } from './load.js';
-import { Progress } from './progress.js';
-import { renderTable } from './report.js';
-import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result.js';
+} from './options/options.js';
+import { bisectRequested, checkFailOn, judge, parseFailOn, parseRate, BISECT_EXIT, type BisectRule } from './report/bisect.js';
+import { compareMany, compareResults, renderComparison, renderMany } from './report/compare.js';
+import type { HtmlOptions } from './html/html.js';
+import { journalPath } from './result/journal.js';
+import { loadRun } from './result/load.js';
+import { Progress } from './measure/progress.js';
+import { renderTable } from './report/report.js';
+import { checkOutputPath, refuseSharedOutputs, writeAtomic, writeResult, type RunResult } from './result/result.js';
 import { run, StopSignals } from './run.js';
-import { PLACEMENTS, RESETTERS } from './placement.js';
-import { insideNetns, runInNetns } from './netns.js';
-import { NET_PATHS, vethUnavailable } from './netpath.js';
-import { parseCpuList } from './topology.js';
-import { renderTap } from './tap.js';
-import { parseHostPort } from './control.js';
+import { PLACEMENTS, RESETTERS } from './env/placement.js';
+import { insideNetns, runInNetns } from './env/netns.js';
+import { NET_PATHS, vethUnavailable } from './env/netpath.js';
+import { parseCpuList } from './env/topology.js';
+import { renderTap } from './report/tap.js';
+import { parseHostPort } from './measure/control.js';
 import { serveCommand, type RawServeOptions } from './serve.js';
-import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject.js';
+import { parseInjectOptions, renderInject, runInject, type RawInjectOptions } from './inject/inject.js';
 
 interface RawOptions {
   cores?: string;
@@ -303,7 +303,7 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
 }
 
 async function writeHtml(file: string, results: RunResult[], title: string, more: Omit<HtmlOptions, 'title'> = {}): Promise<void> {
-  const { renderHtml } = await import('./html.js');
+  const { renderHtml } = await import('./html/html.js');
   writeAtomic(file, renderHtml(results, { title, ...more }));
 }
 

@@ -5,21 +5,21 @@
 // time, and exits when the controller goes.
 import { createServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { captureEnvironment } from './env.js';
-import { RunError } from './errors.js';
-import { kernelCheck, readCounters } from './kernel.js';
-import { createLogger } from './log.js';
-import { StepMemory } from './memory.js';
-import { native, PROBES } from './native.js';
-import { LOG_LEVELS, MAX_CORES, MAX_SKEW_NS, parseChoice, parseDuration, type LogLevel } from './options.js';
-import type { StepPlan } from './plan.js';
-import { checkOutputPath } from './result.js';
+import { captureEnvironment } from './env/env.js';
+import { RunError } from './common/errors.js';
+import { kernelCheck, readCounters } from './env/kernel.js';
+import { createLogger } from './options/log.js';
+import { StepMemory } from './core/memory.js';
+import { native, PROBES } from './core/native.js';
+import { LOG_LEVELS, MAX_CORES, MAX_SKEW_NS, parseChoice, parseDuration, type LogLevel } from './options/options.js';
+import type { StepPlan } from './plan/plan.js';
+import { checkOutputPath } from './result/result.js';
 import {
   Control, newToken, parseHostPort, plainAddress, PROTOCOL, ROLE_CODES, tokenMatches,
   type StepOrder, type ToController, type ToServe,
-} from './control.js';
-import { RemoteLanes, remoteNative, type RemoteLaneConfig } from './remote-lanes.js';
-import { tallyStep } from './tally.js';
+} from './measure/control.js';
+import { RemoteLanes, remoteNative, type RemoteLaneConfig } from './measure/remote-lanes.js';
+import { tallyStep } from './tally/tally.js';
 
 export interface RawServeOptions {
   listen: string;

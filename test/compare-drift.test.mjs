@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { stepResult } from '../dist/result.js';
-import { quasiBinomialTest } from '../dist/stats.js';
+import { stepResult } from '../dist/result/result.js';
+import { quasiBinomialTest } from '../dist/common/stats.js';
 import { runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

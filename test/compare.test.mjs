@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stepResult } from '../dist/result.js';
+import { stepResult } from '../dist/result/result.js';
 import { runCli, saveJson, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

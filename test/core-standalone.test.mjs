@@ -8,11 +8,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildShim, root, runCli, sum, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
-import { CALLS, LAYOUT_VERSION, PROBES, corePath, native } from '../dist/native.js';
-import { buildPlan } from '../dist/plan.js';
-import { readJournal } from '../dist/journal.js';
-import { loadRun } from '../dist/load.js';
-import { closeAttempts } from '../dist/tally.js';
+import { CALLS, LAYOUT_VERSION, PROBES, corePath, native } from '../dist/core/native.js';
+import { buildPlan } from '../dist/plan/plan.js';
+import { readJournal } from '../dist/result/journal.js';
+import { loadRun } from '../dist/result/load.js';
+import { closeAttempts } from '../dist/tally/tally.js';
 
 const core = corePath() ?? path.join(root, 'native', 'build', 'Release', 'close-stress-core');
 const skip = !existsSync(core) && `${core} is not built (npm install builds it)`;
@@ -99,7 +99,7 @@ test('--lanes-per-core K runs K lanes pinned to each CPU of a step, and a same-t
   const [run, one, two] = records;
   assert.equal(run.options.lanesPerCore, 2);
   assert.deepEqual(run.options.skew, { kind: 'fixed', ns: 20_000 });
-  // The CLI's plan (src/plan.ts) lays out K lanes per CPU the same way.
+  // The CLI's plan (src/plan/plan.ts) lays out K lanes per CPU the same way.
   const platform = native().platform();
   const plan = buildPlan({ ...run.options, repeat: 1 }, platform.allowedCpus, platform.canPin);
   assert.deepEqual([one.lanes, two.lanes], plan.steps.map((s) => s.lanes.map((l) => [l.cpu, l.resetCpu])));

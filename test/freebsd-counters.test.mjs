@@ -97,7 +97,7 @@ test('an unknown FreeBSD version gives no counter, naming the version', () => {
 });
 
 test('counters the kernel would not give (a read that failed) leave the step without deltas, saying why, also when merged', async () => {
-  const { kernelCheck, mergeKernelChecks } = await import('../dist/kernel.js');
+  const { kernelCheck, mergeKernelChecks } = await import('../dist/env/kernel.js');
   const read = { source: 'sysctl net.inet.tcp.stats (struct tcpstat of FreeBSD 15, kern.osreldate 1500068, 1000 bytes)', counters: { tcps_closed: 10, tcps_sndctrl: 5 }, meanings: { tcps_sndctrl: 'control segments' } };
   // tcps_drops, when read, is the RST check: tcps_sndctrl's SYNs would hide a missing RST.
   const both = kernelCheck({ ...read, counters: { tcps_drops: 0, tcps_sndctrl: 0 } }, { ...read, counters: { tcps_drops: 0, tcps_sndctrl: 3000 } });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildShim, runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
-import { poissonRate } from '../dist/stats.js';
+import { poissonRate } from '../dist/common/stats.js';
 
 const shim = buildShim();
 

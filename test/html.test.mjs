@@ -5,9 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderHtml, histogramPercentiles, bucketUpperBound } from '../dist/html.js';
-import { stepResult } from '../dist/result.js';
-import { compareResults } from '../dist/compare.js';
+import { renderHtml, histogramPercentiles, bucketUpperBound } from '../dist/html/html.js';
+import { stepResult } from '../dist/result/result.js';
+import { compareResults } from '../dist/report/compare.js';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const CHROMIUM = '/usr/bin/chromium';

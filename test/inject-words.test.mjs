@@ -1,7 +1,7 @@
 // What inject says of its mode and its own flags reads as English.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeMode } from '../dist/inject.js';
+import { describeMode } from '../dist/inject/inject.js';
 import { runCli } from './helpers/cli.mjs';
 
 test('inject names every n-th close with the right ordinal (2nd, 3rd, 11th, 21st)', () => {

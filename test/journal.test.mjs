@@ -6,8 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readJournal } from '../dist/journal.js';
-import { corePath } from '../dist/native.js';
+import { readJournal } from '../dist/result/journal.js';
+import { corePath } from '../dist/core/native.js';
 import { bin, runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

@@ -2,7 +2,7 @@
 // table behind the step header, the verdict line, races lost and --help.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeExpectation } from '../dist/kernel-versions.js';
+import { closeExpectation } from '../dist/common/kernel-versions.js';
 import { runCli } from './helpers/cli.mjs';
 
 const freebsd = (release, osreldate) => closeExpectation({ type: 'FreeBSD', release, ...(osreldate && { osreldate }) });

@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { native } from '../dist/native.js';
-import { buildPlan } from '../dist/plan.js';
-import { LANES_PER_WORKER, LanePool, laneGroups } from '../dist/pool.js';
-import { StepMemory } from '../dist/memory.js';
-import { tallyStep } from '../dist/tally.js';
+import { native } from '../dist/core/native.js';
+import { buildPlan } from '../dist/plan/plan.js';
+import { LANES_PER_WORKER, LanePool, laneGroups } from '../dist/measure/pool.js';
+import { StepMemory } from '../dist/core/memory.js';
+import { tallyStep } from '../dist/tally/tally.js';
 
 const options = (cores) => ({ cores: [cores], iterations: 20_000, race: 'same-thread', resetSide: 'server', family: 4, probes: [], skew: { kind: 'none' }, force: false, quiet: true, logLevel: 'silent', repeat: 1 });
 

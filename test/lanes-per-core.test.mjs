@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { buildPlan } from '../dist/plan.js';
-import { withScaling } from '../dist/result.js';
+import { buildPlan } from '../dist/plan/plan.js';
+import { withScaling } from '../dist/result/result.js';
 import { runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
-import { setupScript } from '../dist/netns.js';
-import { cpuMask as rpsMask } from '../dist/netpath.js';
+import { setupScript } from '../dist/env/netns.js';
+import { cpuMask as rpsMask } from '../dist/env/netpath.js';
 
 const isRoot = process.getuid?.() === 0;
 const CAN = process.platform === 'linux' && isRoot && spawnSync('unshare', ['-n', '-m', 'true']).status === 0;

@@ -206,7 +206,7 @@ test('--path veth as an unprivileged user is refused with the reason, not a stac
 });
 
 test('--rps-cpus lists become the comma-grouped hex masks sysfs takes, and masks read back become CPU lists', async () => {
-  const { cpuMask, maskCpus } = await import('../dist/netpath.js');
+  const { cpuMask, maskCpus } = await import('../dist/env/netpath.js');
   assert.equal(cpuMask([0]), '1');
   assert.equal(cpuMask([0, 1, 3]), 'b');
   assert.equal(cpuMask([32]), '1,00000000', 'one 32-bit group per comma, most significant first');

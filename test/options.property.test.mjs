@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
 import { parseArgs } from '../dist/cli.js';
-import { MAX_CORES } from '../dist/options.js';
-import { UsageError } from '../dist/errors.js';
+import { MAX_CORES } from '../dist/options/options.js';
+import { UsageError } from '../dist/common/errors.js';
 import { runCli, sum, tempDir } from './helpers/cli.mjs';
 
 const CPUS = 2;

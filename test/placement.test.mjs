@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { placeLanes, placementOrder } from '../dist/placement.js';
-import { buildPlan } from '../dist/plan.js';
-import { withScaling, stepResult } from '../dist/result.js';
-import { parseTopologySpec, readLinuxTopology } from '../dist/topology.js';
+import { placeLanes, placementOrder } from '../dist/env/placement.js';
+import { buildPlan } from '../dist/plan/plan.js';
+import { withScaling, stepResult } from '../dist/result/result.js';
+import { parseTopologySpec, readLinuxTopology } from '../dist/env/topology.js';
 import { runCli, tempDir } from './helpers/cli.mjs';
 import { fakeSysfs, freebsdSpec } from './helpers/fake-topology.mjs';
 

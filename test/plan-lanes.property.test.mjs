@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { buildPlan } from '../dist/plan.js';
+import { buildPlan } from '../dist/plan/plan.js';
 
 const options = (cores, race) => ({ cores, iterations: 10, race, resetSide: 'server', family: 4, probes: [], skew: { kind: 'none' }, repeat: 1, force: false, quiet: true, logLevel: 'silent' });
 const cpuSets = fc.uniqueArray(fc.integer({ min: 0, max: 1023 }), { minLength: 1, maxLength: 64 });

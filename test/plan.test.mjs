@@ -2,8 +2,8 @@
 // left out and named, never shrunk behind the user's back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPlan } from '../dist/plan.js';
-import { laneCap, FDS_PER_LANE, FDS_RESERVED } from '../dist/limits.js';
+import { buildPlan } from '../dist/plan/plan.js';
+import { laneCap, FDS_PER_LANE, FDS_RESERVED } from '../dist/env/limits.js';
 
 const options = (cores) => ({ cores, iterations: 10, race: 'same-thread', resetSide: 'server', family: 4, force: false, quiet: true, logLevel: 'silent' });
 

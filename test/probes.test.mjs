@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bin, runCli, sum, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
-import { parseNs, parseProbes, parseSkew } from '../dist/options.js';
-import { sweepPoints, windowCall } from '../dist/skew.js';
+import { parseNs, parseProbes, parseSkew } from '../dist/options/options.js';
+import { sweepPoints, windowCall } from '../dist/measure/skew.js';
 
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
@@ -214,8 +214,8 @@ test('the achieved skew of a 50 us request reads about 50 us, not the 10 us edge
 });
 
 test('achieved-skew quantiles: 10 ns resolution within +-10 us, log buckets beyond, overflow shown as a bound', async () => {
-  const { skewStats } = await import('../dist/tally.js');
-  const { native } = await import('../dist/native.js');
+  const { skewStats } = await import('../dist/tally/tally.js');
+  const { native } = await import('../dist/core/native.js');
   const layout = native().layout();
   const linear = new Array(layout.skewBuckets).fill(0);
   const below = new Array(layout.latencyBuckets).fill(0);
@@ -241,7 +241,7 @@ test('achieved-skew quantiles: 10 ns resolution within +-10 us, log buckets beyo
 
 test('--skew auto maximises hits per second where there are hits (injected here), and names the objective', async (t) => {
   const { buildShim } = await import('./helpers/cli.mjs');
-  const { hitsPerSec } = await import('../dist/skew.js');
+  const { hitsPerSec } = await import('../dist/measure/skew.js');
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--json', json, '--quiet'], {
     env: { LD_PRELOAD: buildShim(), CLOSE_SHIM_INJECT_EVERY: '3' },
@@ -260,7 +260,7 @@ test('--skew auto maximises hits per second where there are hits (injected here)
 
 test('--skew auto with --fail-on aims at the --fail-on outcomes (injected here) and saves which target it used', async (t) => {
   const { buildShim } = await import('./helpers/cli.mjs');
-  const { hitsPerSec } = await import('../dist/skew.js');
+  const { hitsPerSec } = await import('../dist/measure/skew.js');
   const json = path.join(tempDir(t), 'r.json');
   const r = runCli(['--cores', '1', '--iterations', '500', '--skew', 'auto', '--fail-on', 'ECONNRESET', '--json', json, '--quiet'], {
     env: { LD_PRELOAD: buildShim(), CLOSE_SHIM_INJECT_EVERY: '3' },
@@ -288,7 +288,7 @@ test('--skew auto with no hit anywhere falls back to a named proxy, never silent
 });
 
 test('the auto grid is log-spaced from 100 ns to 100 us, refined around the best point or across the proxy\'s edge', async () => {
-  const { searchGrid, refineAround, refineEdge } = await import('../dist/skew.js');
+  const { searchGrid, refineAround, refineEdge } = await import('../dist/measure/skew.js');
   assert.deepEqual(searchGrid(true), [0, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000]);
   const cross = searchGrid(false);
   assert.equal(cross.length, 21);

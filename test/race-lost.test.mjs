@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { stepResult } from '../dist/result.js';
-import { mergeTallies } from '../dist/tally.js';
-import { renderTable } from '../dist/report.js';
-import { compareResults, renderComparison } from '../dist/compare.js';
-import { renderHtml } from '../dist/html.js';
+import { stepResult } from '../dist/result/result.js';
+import { mergeTallies } from '../dist/tally/tally.js';
+import { renderTable } from '../dist/report/report.js';
+import { compareResults, renderComparison } from '../dist/report/compare.js';
+import { renderHtml } from '../dist/html/html.js';
 import { runCli, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

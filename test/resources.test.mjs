@@ -10,7 +10,7 @@ import { runCli, NO_STACK, isRoot, BIN, ROOT } from './helpers/spawn.mjs';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'close-stress-res-'));
 
-// What the lane budget promises (src/limits.ts): each lane holds 8 descriptors,
+// What the lane budget promises (src/env/limits.ts): each lane holds 8 descriptors,
 // 4 stay free for the run itself, the rest were open before any lane started.
 const lanesFitting = (limit, open) => Math.max(0, Math.floor((limit - open - 4) / 8));
 const BUDGET = /the descriptor limit \(ulimit -n (\d+)\) leaves room for (\d+) lane\(s\) \((\d+) open, 8 per lane\); raise it with ulimit -n (\d+)/;

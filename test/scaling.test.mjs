@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withScaling } from '../dist/result.js';
+import { withScaling } from '../dist/result/result.js';
 
 const step = (cores, trialsPerSec, threads = cores) => ({ cores, threads, trialsPerSec });
 

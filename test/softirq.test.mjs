@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { mergeNetRx, netRxDelta, netRxShare, parseNetisr, parseSoftirqs, parseSoftnetStat } from '../dist/softirq.js';
+import { mergeNetRx, netRxDelta, netRxShare, parseNetisr, parseSoftirqs, parseSoftnetStat } from '../dist/env/softirq.js';
 import { bin, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

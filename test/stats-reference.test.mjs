@@ -2,9 +2,9 @@
 // kernel developer quotes are the ones a statistician would compute.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fisherExact, meanInterval, wilson } from '../dist/stats.js';
-import { bucketHigh, mergeHistograms, percentiles } from '../dist/latency.js';
-import { native } from '../dist/native.js';
+import { fisherExact, meanInterval, wilson } from '../dist/common/stats.js';
+import { bucketHigh, mergeHistograms, percentiles } from '../dist/tally/latency.js';
+import { native } from '../dist/core/native.js';
 
 const close = (actual, expected, rel, what) =>
   assert.ok(Math.abs(actual - expected) <= rel * Math.abs(expected), `${what}: ${actual} is not ${expected} (within ${rel})`);

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stepResult, withScaling } from '../dist/result.js';
-import { renderHtml } from '../dist/html.js';
+import { stepResult, withScaling } from '../dist/result/result.js';
+import { renderHtml } from '../dist/html/html.js';
 import { runCli, saveJson, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 

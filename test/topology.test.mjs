@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describeTopology, parseCpuList, parseTopologySpec, readLinuxTopology, readTopology, SYSFS_ROOT_ENV } from '../dist/topology.js';
+import { describeTopology, parseCpuList, parseTopologySpec, readLinuxTopology, readTopology, SYSFS_ROOT_ENV } from '../dist/env/topology.js';
 import { runCli, tempDir } from './helpers/cli.mjs';
 import { fakeSysfs, freebsdSpec } from './helpers/fake-topology.mjs';
 import { assertValid } from './helpers/schema.mjs';

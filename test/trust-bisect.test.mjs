@@ -177,7 +177,7 @@ test('outside bisect mode a usage error still exits 2; under --fail-on/--fail-ab
 });
 
 test('a good verdict states what it rules out: the zero-event bound, or the highest step rate and its 95% upper limit', async () => {
-  const { judge } = await import('../dist/bisect.js');
+  const { judge } = await import('../dist/report/bisect.js');
   const step = (cores, ok, resets) => ({
     cores, calls: { close: { ok, errors: resets ? { ECONNRESET: resets } : {} } },
     posix: { close: { attempts: ok + resets, outside: resets } },

@@ -1,9 +1,9 @@
 // The pure pieces: option parsing, the plan, statistics, the POSIX table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCount, parseCores, sweep, MAX_CORES } from '../dist/options.js';
-import { buildPlan } from '../dist/plan.js';
-import { wilson, zeroEventUpperBound } from '../dist/stats.js';
+import { parseCount, parseCores, sweep, MAX_CORES } from '../dist/options/options.js';
+import { buildPlan } from '../dist/plan/plan.js';
+import { wilson, zeroEventUpperBound } from '../dist/common/stats.js';
 
 test('--iterations accepts 1e6, 1000000 and 1_000_000 as the same count', () => {
   for (const s of ['1e6', '1000000', '1_000_000', '1E6', '1.5e3']) {

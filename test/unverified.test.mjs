@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stepResult } from '../dist/result.js';
-import { renderTable, verdictLine } from '../dist/report.js';
-import { renderHtml } from '../dist/html.js';
+import { stepResult } from '../dist/result/result.js';
+import { renderTable, verdictLine } from '../dist/report/report.js';
+import { renderHtml } from '../dist/html/html.js';
 import { bin, buildShim, tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
@@ -124,7 +124,7 @@ test('on FreeBSD a missing RST shows in tcps_drops, not hidden by the SYNs tcps_
 });
 
 test('bisect skips (125), never calls good, a commit whose kernel counted no RST for the resets; unreadable counters stay good and say so', async () => {
-  const { judge, BISECT_EXIT } = await import('../dist/bisect.js');
+  const { judge, BISECT_EXIT } = await import('../dist/report/bisect.js');
   const rule = { failOn: [{ call: 'close', errno: 'ECONNRESET' }], above: 0 };
   const noRst = judge(run([stepResult(tally({ rsts: 0 }), LINUX)]), rule);
   assert.equal(noRst.exitCode, BISECT_EXIT.skip);

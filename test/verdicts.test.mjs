@@ -8,7 +8,7 @@ import fs, { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { JournalWriter, readJournal, journalPath } from '../dist/journal.js';
+import { JournalWriter, readJournal, journalPath } from '../dist/result/journal.js';
 
 const tmp = (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'close-stress-verdicts-'));
@@ -198,12 +198,12 @@ test('the journal is --journal PATH, else the --json path plus .jsonl, else none
 
 // ---- tally: counters as the C side leaves them, read back into numbers ----
 
-import { native, CALLS, STAGES } from '../dist/native.js';
-import { StepMemory } from '../dist/memory.js';
+import { native, CALLS, STAGES } from '../dist/core/native.js';
+import { StepMemory } from '../dist/core/memory.js';
 import {
   tallyStep, mergeTallies, skewPoint, skewStats, errnoName, addCounts, sumCounts, callsMade, failedShare, closeAttempts, stepFailure,
-} from '../dist/tally.js';
-import { measureWithSkew, mixedness, sweepPoints, windowCall, hitsPerSec, searchGrid, refineEdge, refineAround } from '../dist/skew.js';
+} from '../dist/tally/tally.js';
+import { measureWithSkew, mixedness, sweepPoints, windowCall, hitsPerSec, searchGrid, refineEdge, refineAround } from '../dist/measure/skew.js';
 
 const layout = native().layout();
 const platform = native().platform();
@@ -810,8 +810,8 @@ test('auto skew\'s objective is victim close() errors outside POSIX per second; 
 
 // ---- compare: two results, row by row ----
 
-import { stepResult } from '../dist/result.js';
-import { compareResults, renderComparison, checkComparable, describeSide, ALPHA, COMPARE_SCHEMA } from '../dist/compare.js';
+import { stepResult } from '../dist/result/result.js';
+import { compareResults, renderComparison, checkComparable, describeSide, ALPHA, COMPARE_SCHEMA } from '../dist/report/compare.js';
 
 /** A result as the tool writes it, around step tallies. */
 function result(tallies, { race = 'same-thread', probes = [], skew, resetSide = 'server', family = 4, iterations = 1000, status = 'completed', os: osInfo = { type: 'FreeBSD', release: '14.1-RELEASE' } } = {}) {
@@ -1090,7 +1090,7 @@ test('compare describes a side as events in calls with its interval, or the zero
 
 // ---- bisect: the exit status git reads ----
 
-import { parseFailOn, checkFailOn, parseRate, judge, bisectRequested, BISECT_EXIT } from '../dist/bisect.js';
+import { parseFailOn, checkFailOn, parseRate, judge, bisectRequested, BISECT_EXIT } from '../dist/report/bisect.js';
 
 test('bisect exit statuses are the ones git bisect run reads: 0 good, 1 bad, 125 skip', () => {
   assert.deepEqual(BISECT_EXIT, { good: 0, bad: 1, skip: 125, abort: 128 });
@@ -1222,8 +1222,8 @@ test('bisect reads results saved before steps had a close verdict: no RST is sti
 
 // ---- stats and the POSIX table ----
 
-import { wilson, zeroEventUpperBound, fisherExact, meanInterval, zFor } from '../dist/stats.js';
-import { POSIX_ERRORS, classify, outsidePosix, hasPosixList } from '../dist/posix.js';
+import { wilson, zeroEventUpperBound, fisherExact, meanInterval, zFor } from '../dist/common/stats.js';
+import { POSIX_ERRORS, classify, outsidePosix, hasPosixList } from '../dist/common/posix.js';
 
 const close = (a, b, tol = 1e-9) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
 

@@ -123,11 +123,11 @@ struct cs_layout_entry {
 };
 /* Both NULL-terminated (layout.c). Lane fields: name -> byte offset in
  * cs_lane_counters. Scalars: version, block sizes, step field offsets, table
- * sizes, under the names src/native.ts Layout gives them. */
+ * sizes, under the names src/core/native.ts Layout gives them. */
 extern const struct cs_layout_entry cs_layout_lane[];
 extern const struct cs_layout_entry cs_layout_scalars[];
 
-/* Names the front ends print for each row; JS keeps the same order (src/native.ts). */
+/* Names the front ends print for each row; JS keeps the same order (src/core/native.ts). */
 extern const char *const cs_call_names[CS_CALL_COUNT];
 extern const char *const cs_stage_names[CS_STAGE_COUNT];
 extern const char *const cs_lane_stage_names[CS_LANE_STAGE_COUNT];

@@ -11,7 +11,7 @@
  * The library only measures and records: each injected error, each follow-up
  * on a number whose close() failed, and per-process counters, as one line per
  * event appended (O_APPEND, one write per line) to the file named by
- * CLOSE_STRESS_INJECT_EVENTS. src/inject.ts interprets them.
+ * CLOSE_STRESS_INJECT_EVENTS. src/inject/inject.ts interprets them.
  *
  * Environment (set by `close-stress inject`, inherited by children):
  *   CLOSE_STRESS_INJECT_EVENTS  file to append events to (required: without it nothing is injected)

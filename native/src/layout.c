@@ -1,6 +1,6 @@
 /*
  * The shared memory's layout as data, so that no front end spells out the C
- * structs: the binding hands it to JS (src/native.ts Layout), close-stress-core
+ * structs: the binding hands it to JS (src/core/native.ts Layout), close-stress-core
  * writes it into its journal header next to the raw words.
  */
 #include "core.h"

@@ -17,8 +17,8 @@
  *    holds them, and the kernel counters before and after.
  *
  * It tallies nothing: `close-stress report JOURNAL` (and compare, --html)
- * reads the words through the same tally code as a live run (src/journal.ts,
- * src/tally.ts). Its one judgement is the exit status: a step in which a lane
+ * reads the words through the same tally code as a live run (src/result/journal.ts,
+ * src/tally/tally.ts). Its one judgement is the exit status: a step in which a lane
  * could not start, or no trial got past its setup, ends the run with 1.
  */
 #if defined(__linux__)
@@ -45,7 +45,7 @@
 #define CS_TOOL_VERSION "0.1.0"
 #endif
 #define TOOL "close-stress-core"
-#define MAX_SKEW_NS 1000000 /* what the CLI accepts (src/options.ts MAX_SKEW_NS) */
+#define MAX_SKEW_NS 1000000 /* what the CLI accepts (src/options/options.ts MAX_SKEW_NS) */
 #define JLIT(j, literal) jraw((j), (literal), sizeof(literal) - 1)
 #define SAFE_LIMIT 9007199254740991ull /* 2^53 - 1: the journal's numbers stay exact in JSON */
 
@@ -346,7 +346,7 @@ static void write_layout(struct json *j) {
     JLIT(j, "]}");
 }
 
-/* src/env.ts Environment as far as C can read it; no Node ran, so no `node`. */
+/* src/env/env.ts Environment as far as C can read it; no Node ran, so no `node`. */
 static void write_environment(struct json *j, const int *allowed, int m) {
     struct utsname u;
     if (uname(&u) != 0) memset(&u, 0, sizeof u);
@@ -500,7 +500,7 @@ static void run_step(const struct options *o, int lanes_n, const int *cpu, const
     current_step = NULL;
 }
 
-/* The exit status's one judgement (src/tally.ts stepFailure says it in full). */
+/* The exit status's one judgement (src/tally/tally.ts stepFailure says it in full). */
 static int step_failed(int cores, int lanes_n, const int *cpu, const struct cs_lane_counters *lanes) {
     uint64_t done = 0, closes = 0;
     for (int i = 0; i < lanes_n; i++) {
@@ -554,7 +554,7 @@ int main(int argc, char **argv) {
     int most = 0;
     for (int i = 0; i < o.steps; i++) most = o.cores[i] > most ? o.cores[i] : most;
     most *= o.lanes_per_core;
-    /* One block, step then lanes, as src/memory.ts lays out its SharedArrayBuffer. */
+    /* One block, step then lanes, as src/core/memory.ts lays out its SharedArrayBuffer. */
     uint64_t *memory = NULL;
     if (posix_memalign((void **)&memory, 64, sizeof(struct cs_step_shared) + sizeof(struct cs_lane_counters) * (size_t)most) != 0)
         out_of_memory();
@@ -571,7 +571,7 @@ int main(int argc, char **argv) {
         int cores = o.cores[s], k = o.lanes_per_core, lanes_n = cores * k;
         static struct kernel_read before, after;
         cs_plan_lanes(cores, o.race == CS_RACE_CROSS_THREAD, allowed, m, cs_os_can_pin(), placed_cpu, placed_reset);
-        /* K lanes to a CPU, as src/plan.ts lays them out: each placed lane K times over. */
+        /* K lanes to a CPU, as src/plan/plan.ts lays them out: each placed lane K times over. */
         for (int i = 0; i < lanes_n; i++) {
             cpu[i] = placed_cpu[i / k];
             reset_cpu[i] = placed_reset[i / k];

@@ -1,6 +1,6 @@
 /*
  * Which lane runs on which CPU, for every front end (the binding's planLanes
- * for src/plan.ts, close-stress-core directly): written once, here.
+ * for src/plan/plan.ts, close-stress-core directly): written once, here.
  */
 #include "core.h"
 
