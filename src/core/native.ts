@@ -148,6 +148,11 @@ export const RACE_CODES = { 'same-thread': 0, 'cross-thread': 1 } as const;
 export const SIDE_CODES = { server: 0, client: 1 } as const;
 /** Which end sends the RST (the other is the victim), and the IP family: options the lanes take. */
 export type ResetSide = keyof typeof SIDE_CODES;
+
+/** Which end of each two-host trial serve takes: the listener's, so --reset-side server makes serve the resetting side. */
+export type RemoteRole = 'resetter' | 'victim';
+/** enum cs_remote_role (native/src/remote.h). */
+export const ROLE_CODES: Record<RemoteRole, number> = { resetter: 0, victim: 1 };
 export type Family = 4 | 6;
 export const CALLS = ['close', 'resetClose', 'acceptClose', 'otherClose', 'shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;
 export const PROBES = ['shutdown', 'send', 'recv', 'sockerror', 'accept'] as const;

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { Platform } from '../core/native.js';
+import type { Platform, RemoteRole } from '../core/native.js';
 import type { VethRecord } from './netpath.js';
 import { readTopology, type Topology } from './topology.js';
 
@@ -22,7 +22,7 @@ export interface Environment {
   /** --path veth: the namespaces, veth ends, addresses and RPS of the run (absent: loopback). */
   netPath?: VethRecord;
   /** --peer: serve's address, its part of each trial and its host's environment. */
-  remote?: import('../measure/remote.js').RemoteRecord;
+  remote?: RemoteRecord;
 }
 
 /** Loader variables that inject libraries or redirect symbol lookup: glibc/musl, FreeBSD rtld, macOS dyld. */
@@ -67,4 +67,14 @@ export function captureEnvironment(platform: Platform): Environment {
     tool: toolInfo(),
     preload: preloadVariables(),
   };
+}
+
+/** --peer: serve's side of a two-host run, as the controller records it. */
+export interface RemoteRecord {
+  /** --peer as given. */
+  peer: string;
+  /** serve's part of each trial (the listener's end): --reset-side server makes it the resetter. */
+  serveRole: RemoteRole;
+  /** The host serve runs on, as it captured it. */
+  environment: Environment;
 }

@@ -7,14 +7,14 @@ import { timingSafeEqual, randomBytes } from 'node:crypto';
 import type { Environment } from '../env/env.js';
 import type { KernelCheck } from '../env/kernel.js';
 import type { StepTally } from '../tally/tally.js';
+import type { RemoteRole } from '../core/native.js';
+
+// Kept beside the other values the core's lanes take (core/native.ts); said here too for the protocol's readers.
+export { ROLE_CODES, type RemoteRole } from '../core/native.js';
 
 /** Bumped when a message changes meaning: the two sides must speak the same one. */
 export const PROTOCOL = 1;
 
-/** Which end of each trial serve takes: the listener's, so --reset-side server makes serve the resetting side. */
-export type RemoteRole = 'resetter' | 'victim';
-/** enum cs_remote_role (native/src/remote.h). */
-export const ROLE_CODES: Record<RemoteRole, number> = { resetter: 0, victim: 1 };
 
 export interface StepOrder {
   type: 'step';

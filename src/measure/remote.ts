@@ -13,7 +13,10 @@ import type { StepPlan } from '../plan/plan.js';
 import { Control, PROTOCOL, ROLE_CODES, type PeerStep, type RemoteRole, type ToController, type ToServe } from './control.js';
 import { RemoteLanes, type RemoteLaneConfig } from './remote-lanes.js';
 import { addCounts, type StepTally } from '../tally/tally.js';
-import { toolInfo } from '../env/env.js';
+import { toolInfo, type RemoteRecord } from '../env/env.js';
+import type { StepSides } from '../tally/tally.js';
+
+export type { RemoteRecord, StepSides };
 
 /** How long one trial waits for the other side: far past any round trip, short enough that a lost peer frees a lane soon. */
 export const REMOTE_WAIT_MS = 5000;
@@ -23,21 +26,6 @@ const RESULT_WAIT_MS = 60_000;
 const HELLO_WAIT_MS = 10_000;
 
 /** What a two-host run records in environment.remote. */
-export interface RemoteRecord {
-  /** --peer as given. */
-  peer: string;
-  /** serve's part of each trial (the listener's end): --reset-side server makes it the resetter. */
-  serveRole: RemoteRole;
-  /** The host serve runs on, as it captured it. */
-  environment: Environment;
-}
-
-/** Both sides of one step, kept beside the merged counts. */
-export interface StepSides {
-  controller: { role: RemoteRole; trials: number; setupFailures: StepTally['setupFailures']; setupFailed: number; kernel?: KernelCheck };
-  serve: { role: RemoteRole; trials: number; setupFailures: StepTally['setupFailures']; setupFailed: number; strangers: number; kernel: KernelCheck; stoppedBy?: string };
-}
-
 export const serveRoleOf = (options: Pick<Options, 'resetSide'>): RemoteRole => (options.resetSide === 'server' ? 'resetter' : 'victim');
 
 export class RemotePeer {

@@ -1,4 +1,4 @@
-import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform } from '../core/native.js';
+import { CALLS, LANE_STAGES, STAGES, type Layout, type Platform, type RemoteRole } from '../core/native.js';
 
 /** What naming a tally needs of the platform that measured it: its errno names. */
 export type Naming = Pick<Platform, 'errnoNames'>;
@@ -125,7 +125,7 @@ export interface StepTally {
   /** --path veth: packets through both veth ends over the step (/proc/PID/net/dev in each namespace): proof the trials crossed the pair. */
   vethPackets?: VethPackets;
   /** --peer: each host's own part of the step (src/measure/remote.ts merges them into the counts above). */
-  sides?: import('../measure/remote.js').StepSides;
+  sides?: StepSides;
 }
 
 /** errno names come from the OS's headers (native), never a built-in table. */
@@ -435,4 +435,10 @@ export function stepFailure(step: StepTally, failedLanes: number[]): string | un
   }
   if (step.trials > 0 && closeAttempts(step) === 0) return `${step.cores}-core step: every trial's setup failed (${describeSetupFailures(step)})`;
   return undefined;
+}
+
+/** Both sides of one step, kept beside the merged counts. */
+export interface StepSides {
+  controller: { role: RemoteRole; trials: number; setupFailures: StepTally['setupFailures']; setupFailed: number; kernel?: KernelCheck };
+  serve: { role: RemoteRole; trials: number; setupFailures: StepTally['setupFailures']; setupFailed: number; strangers: number; kernel: KernelCheck; stoppedBy?: string };
 }
