@@ -1,5 +1,5 @@
 // src/ reads as a pipeline of stage folders with every import pointing back
-// down it (README: Layout). The rule is .dependency-cruiser.cjs; this runs it
+// down it (README: Layout). The rule is scripts/dependency-cruiser.cjs; this runs it
 // on the tree, and on a small tree made to break it, so a rule that has
 // stopped catching anything fails here too.
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { cruise } from 'dependency-cruiser';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const config = createRequire(import.meta.url)(path.join(root, '.dependency-cruiser.cjs'));
+const config = createRequire(import.meta.url)(path.join(root, 'scripts', 'dependency-cruiser.cjs'));
 
 async function violations(dir) {
   const { output } = await cruise(['src'], { ...config.options, validate: true, ruleSet: { forbidden: config.forbidden }, baseDir: dir });
@@ -33,7 +33,7 @@ test('src/ has no import circle and no stage imports from a later stage or a dri
 test('every folder under src/ is a stage the rule orders', () => {
   const folders = readdirSync(path.join(root, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
   const unordered = folders.filter((f) => !config.STAGES.includes(f) && !config.NOT_STAGES.includes(f));
-  assert.deepEqual(unordered, [], 'add the folder to STAGES in .dependency-cruiser.cjs, in pipeline order');
+  assert.deepEqual(unordered, [], 'add the folder to STAGES in scripts/dependency-cruiser.cjs, in pipeline order');
 });
 
 test('the rule catches a circle, a stage importing a later stage, and a stage importing a driver', async (t) => {
