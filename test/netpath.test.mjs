@@ -7,25 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { runCli, startCli, NO_STACK, isRoot } from './helpers/spawn.mjs';
+import { liveNamespaces, netnsSkip, until } from './helpers/netns.mjs';
 import { tempDir } from './helpers/cli.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
-const hasTools = ['ip', 'unshare', 'nsenter'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
-const canNetns = isRoot && hasTools && spawnSync('unshare', ['--net', 'true']).status === 0;
-const skip = !isRoot ? 'needs root (network namespaces)' : !hasTools ? 'needs ip (iproute2), unshare and nsenter' : !canNetns ? 'unshare --net is not permitted here' : false;
-
-/** Every network namespace some process (or thread) on the machine is in. */
-function liveNamespaces() {
-  const ids = new Set();
-  for (const pid of readdirSync('/proc').filter((e) => /^[0-9]+$/.test(e))) {
-    let tasks = [];
-    try { tasks = readdirSync(`/proc/${pid}/task`); } catch { continue; }
-    for (const tid of tasks) {
-      try { ids.add(readlinkSync(`/proc/${pid}/task/${tid}/ns/net`)); } catch { /* exited meanwhile */ }
-    }
-  }
-  return ids;
-}
+const skip = netnsSkip;
 
 /** Holders (`close-stress-netns-<owner>-a|b`) whose owner is `owner`. */
 function holdersOf(owner) {
@@ -42,14 +28,6 @@ const hostLinks = () => spawnSync('ip', ['-o', 'link'], { encoding: 'utf8' }).st
 const hostNetns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
 
 /** Polls (no timing asserted): a killed holder's namespace is freed as it exits, asynchronously to us. */
-async function until(check, what, ms = 10_000) {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`still there after ${ms} ms: ${what}`);
-}
-
 /** The run left nothing: its namespaces are in no process, its holders and devices are gone, the host gained nothing. */
 async function assertNothingLeft(record, owner, linksBefore, netnsBefore) {
   const ids = [record.listen.id, record.client.id];

@@ -9,36 +9,14 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { bin, tempDir } from './helpers/cli.mjs';
+import { liveNamespaces, netnsSkip, until } from './helpers/netns.mjs';
 import { isRoot, NO_STACK } from './helpers/spawn.mjs';
 import { assertValid } from './helpers/schema.mjs';
 
-const hasTools = ['ip', 'unshare', 'nsenter'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
-const canNetns = isRoot && hasTools && spawnSync('unshare', ['--net', 'true']).status === 0;
-const skip = !isRoot ? 'needs root (network namespaces)' : !hasTools ? 'needs ip (iproute2), unshare and nsenter' : !canNetns ? 'unshare --net is not permitted here' : false;
+const skip = netnsSkip;
 
 const SERVE_ADDR = '198.18.2.1';
 const CONTROLLER_ADDR = '198.18.2.2';
-
-/** Every network namespace some thread on the machine is in. */
-function liveNamespaces() {
-  const ids = new Set();
-  for (const pid of readdirSync('/proc').filter((e) => /^[0-9]+$/.test(e))) {
-    let tasks = [];
-    try { tasks = readdirSync(`/proc/${pid}/task`); } catch { continue; }
-    for (const tid of tasks) {
-      try { ids.add(readlinkSync(`/proc/${pid}/task/${tid}/ns/net`)); } catch { /* exited meanwhile */ }
-    }
-  }
-  return ids;
-}
-
-async function until(check, what, ms = 15_000) {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`not within ${ms} ms: ${what}`);
-}
 
 /** serve and controller processes of the test in hand. */
 const started = new Set();
