@@ -24,7 +24,7 @@ import { run, StopSignals } from './run.js';
 import { PLACEMENTS, RESETTERS } from './env/placement.js';
 import { insideNetns, runInNetns } from './env/netns.js';
 import { NET_PATHS, vethUnavailable } from './env/netpath.js';
-import { parseCpuList } from './env/topology.js';
+import { parseCpuFlag } from './env/topology.js';
 import { renderTap } from './report/tap.js';
 import { parseHostPort } from './measure/control.js';
 import { serveCommand, type RawServeOptions } from './serve.js';
@@ -117,7 +117,7 @@ export function toOptions(raw: RawOptions, allowedCpuCount: number): Options {
   if (noVeth) throw new UsageError(noVeth);
   if (raw.rpsCpus !== undefined) {
     if (netPath !== 'veth') throw new UsageError('--rps-cpus needs --path veth: it sets RPS on the receiving veth end');
-    options.rpsCpus = parseRpsCpus(raw.rpsCpus);
+    options.rpsCpus = parseCpuFlag(raw.rpsCpus, '--rps-cpus', MAX_CORES);
   }
   if (options.repeat > 1 && options.skew.kind === 'auto') {
     throw new UsageError('--repeat with --skew auto: each repeat could find another window; give the skew it found (--skew 1500ns) to repeat');
@@ -158,19 +158,6 @@ function applyPeer(options: Options, raw: RawOptions): void {
 
 /** --token, else CLOSE_STRESS_TOKEN: a token on the command line is visible to every user of the host (ps). */
 export const tokenOf = (raw: Pick<RawOptions, 'token'>): string | undefined => raw.token ?? process.env.CLOSE_STRESS_TOKEN;
-
-/** `--rps-cpus 0-3,8`: a non-empty CPU list within the native CPU masks. */
-function parseRpsCpus(text: string): number[] {
-  let cpus: number[];
-  try {
-    cpus = parseCpuList(text);
-  } catch {
-    throw new UsageError(`--rps-cpus takes a CPU list such as 0-3,8, not '${text}'`);
-  }
-  if (cpus.length === 0) throw new UsageError(`--rps-cpus takes a CPU list such as 0-3,8, not '${text}'`);
-  if (cpus.some((c) => c >= MAX_CORES)) throw new UsageError(`--rps-cpus takes CPUs below ${MAX_CORES}, not '${text}'`);
-  return [...new Set(cpus)].sort((a, b) => a - b);
-}
 
 function program(): Command {
   return new Command('close-stress')
@@ -294,6 +281,7 @@ function addSubcommands(cmd: Command, choose: (c: Chosen) => void): Command {
     .description('two hosts: run serve\'s side of each trial (the resetting side with the default --reset-side server) for one controller (close-stress --peer ADDR:PORT --token T); prints a one-time token and exits when the controller goes')
     .requiredOption('--listen <addr:port>', 'the numeric address and port to listen on for the controller (198.18.0.1:7000, [2001:2::1]:7000; port 0: any, printed); the lanes\' listeners bind to the same address')
     .option('--step-timeout <time>', 'the longest a step may run before serve stops it: 500ms, 30s, 5m, 1h (default: 10m)')
+    .option('--cpus <list>', 'pin serve\'s lanes to these CPUs of its host, lane i on the i-th (wrapping), as a CPU list (0-3,8) (default: they float)')
     .option('--log-file <file>', 'structured (pino) log to this file instead of stderr')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default: info)`)
     .allowExcessArguments(false)

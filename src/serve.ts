@@ -6,8 +6,9 @@
 import { createServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { captureEnvironment } from './env/env.js';
-import { RunError } from './common/errors.js';
+import { RunError, UsageError } from './common/errors.js';
 import { kernelCheck, readCounters } from './env/kernel.js';
+import { parseCpuFlag } from './env/topology.js';
 import { createLogger } from './options/log.js';
 import { StepMemory } from './core/memory.js';
 import { native, PROBES } from './core/native.js';
@@ -24,6 +25,7 @@ import { tallyStep } from './tally/tally.js';
 export interface RawServeOptions {
   listen: string;
   stepTimeout?: string;
+  cpus?: string;
   logFile?: string;
   logLevel?: string;
 }
@@ -51,6 +53,15 @@ export function checkOrder(o: StepOrder, family: 4 | 6): string | undefined {
   return undefined;
 }
 
+/** --cpus: this host's operator names where serve's lanes run; the controller cannot (its plan is its own host's). */
+function serveCpus(text: string, platform: { canPin: boolean; allowedCpus: number[] }): number[] {
+  const cpus = parseCpuFlag(text, '--cpus', MAX_CORES);
+  if (!platform.canPin) throw new UsageError('--cpus: this OS cannot pin threads to CPUs (serve\'s lanes float here)');
+  const outside = cpus.filter((c) => !platform.allowedCpus.includes(c));
+  if (outside.length) throw new UsageError(`--cpus: CPU ${outside.join(', ')} is not one this process may run on (allowed: ${platform.allowedCpus.join(',')})`);
+  return cpus;
+}
+
 export async function serveCommand(raw: RawServeOptions): Promise<number> {
   const listen = parseHostPort(raw.listen, '--listen', true);
   const stepTimeoutMs = raw.stepTimeout === undefined ? DEFAULT_STEP_TIMEOUT_MS : parseDuration(raw.stepTimeout, '--step-timeout');
@@ -58,6 +69,7 @@ export async function serveCommand(raw: RawServeOptions): Promise<number> {
   if (raw.logFile !== undefined) checkOutputPath(raw.logFile, '--log-file', true);
   const log = createLogger(level, raw.logFile, process.stderr);
   const platform = native().platform();
+  const cpus = raw.cpus === undefined ? undefined : serveCpus(raw.cpus, platform);
   const token = newToken();
   const server = createServer({ noDelay: true });
   await new Promise<void>((resolve, reject) => {
@@ -69,7 +81,7 @@ export async function serveCommand(raw: RawServeOptions): Promise<number> {
   // stdout carries what the user copies to the other host; the log goes to stderr.
   process.stdout.write(`close-stress serve: listening on ${shown}\ntoken: ${token}\n` +
     `on the other host: close-stress --peer ${shown} --token ${token} [run options]\n`);
-  const session = new ServeSession(log, token, stepTimeoutMs, platform);
+  const session = new ServeSession(log, token, stepTimeoutMs, platform, cpus);
   server.on('connection', (socket) => session.connection(socket));
   const onSignal = (name: string) => () => session.end(new Error(`${name} received`), name === 'SIGINT' ? 130 : 143);
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
@@ -97,7 +109,8 @@ class ServeSession {
   private finished = false;
 
   constructor(private readonly log: Logger, private readonly token: string, private readonly stepTimeoutMs: number,
-    private readonly platform: ReturnType<typeof native>['platform'] extends () => infer P ? P : never) {}
+    private readonly platform: ReturnType<typeof native>['platform'] extends () => infer P ? P : never,
+    private readonly cpus: number[] | undefined) {}
 
   connection(socket: Socket): void {
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -125,7 +138,7 @@ class ServeSession {
     socket.setTimeout(IDLE_MS, () => socket.destroy(new Error(`nothing from the controller for ${IDLE_MS / 1000} s`)));
     socket.setKeepAlive(true, 1000);
     this.log.info({ event: 'controller', from }, `controller ${from} authenticated`);
-    control.send({ type: 'welcome', protocol: PROTOCOL, environment: captureEnvironment(this.platform) });
+    control.send({ type: 'welcome', protocol: PROTOCOL, environment: captureEnvironment(this.platform), ...(this.cpus && { cpus: this.cpus }) });
     const local = plainAddress(socket.localAddress ?? '');
     control.onEnd = (why) => this.end(why, this.bye ? 0 : 1);
     control.onMessage = (m) => {
@@ -161,9 +174,10 @@ class ServeSession {
       throw new Error(`cannot open the lanes' listeners on ${local}: ${(err as Error).message}`);
     }
     const probes = order.probes.reduce((bits, p) => bits | (1 << PROBES.indexOf(p as (typeof PROBES)[number])), 0);
-    // serve's lanes float: the controller's plan places its own lanes, and this host's CPUs are not its to name.
-    const configs: RemoteLaneConfig[] = listeners.map((l) => ({
-      family, role: ROLE_CODES[order.role], cpu: -1, probes, skewNs: order.skewNs, waitMs: order.waitMs,
+    // Without --cpus serve's lanes float: the controller's plan places its own lanes, and this host's CPUs are not its to name.
+    const cpuOf = (i: number): number => (this.cpus ? this.cpus[i % this.cpus.length]! : -1);
+    const configs: RemoteLaneConfig[] = listeners.map((l, i) => ({
+      family, role: ROLE_CODES[order.role], cpu: cpuOf(i), probes, skewNs: order.skewNs, waitMs: order.waitMs,
       listenFd: l.fd, acceptFrom: this.from,
     }));
     if (!this.lanes || this.lanes.size < order.lanes) {
@@ -189,7 +203,7 @@ class ServeSession {
     }
     const after = readCounters();
     const plan: StepPlan = {
-      cores: order.lanes, lanes: configs.map(() => ({ cpu: -1, resetCpu: -1 })), threads: order.lanes,
+      cores: order.lanes, lanes: configs.map((c) => ({ cpu: c.cpu, resetCpu: -1 })), threads: order.lanes,
       oversubscribed: order.lanes > this.platform.allowedCpus.length, lanesPerCore: 1,
     };
     const tally = tallyStep(plan, memory, this.platform, order.probes, order.role === 'victim');

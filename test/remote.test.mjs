@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { bin, tempDir } from './helpers/cli.mjs';
 import { liveNamespaces, netnsSkip, until } from './helpers/netns.mjs';
@@ -119,6 +120,26 @@ test('serve and the controller in two namespaces over veth: the merged JSON hold
   assert.equal(rep.status, 0, rep.stderr);
   assert.match(readFileSync(html, 'utf8'), /IPv4 remote host \(serve at/);
   assert.match(rep.stdout, new RegExp(`IPv4 remote host \\(serve at ${serve.peer.replaceAll('.', '\\.')}`));
+});
+
+test('serve --cpus pins its lanes on its own host: lane i on the i-th CPU, recorded and named in the header; a CPU it may not use is refused in one line', { skip }, async (t) => {
+  const { serve: sns, ctl } = await twoHosts(t);
+  const cpu = os.availableParallelism() > 1 ? 1 : 0;
+  const serve = await startServe(t, sns, ['--cpus', String(cpu)]);
+  const json = path.join(tempDir(t), 'r.json');
+  const r = await controller(t, ctl, ['--peer', serve.peer, '--token', serve.token, '--cores', '2', '--no-sweep', '--iterations', '200', '--json', json]).done;
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(readFileSync(json, 'utf8'));
+  assertValid('result', result);
+  assert.deepEqual(result.environment.remote.cpus, [cpu]);
+  assert.match(r.stderr + r.stdout, new RegExp(`its lanes pinned to CPUs ${cpu}\\)`));
+  for (const lane of result.steps[0].lanes) assert.deepEqual(lane.resetCpusSeen, [cpu], "each of serve's resetting closes ran on the CPU --cpus named");
+  await serve.done;
+  const bad = spawnSync(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--cpus', '1000'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--cpus/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.doesNotMatch(bad.stderr, NO_STACK);
 });
 
 test('with --reset-side client serve is the victim: its closes, probes and skew are the step\'s, the resetting closes and the kernel check the controller\'s', { skip }, async (t) => {

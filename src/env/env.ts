@@ -75,6 +75,8 @@ export interface RemoteRecord {
   peer: string;
   /** serve's part of each trial (the listener's end): --reset-side server makes it the resetter. */
   serveRole: RemoteRole;
+  /** serve --cpus: the CPUs of its host its lanes were pinned to, lane i on the i-th; absent: they floated. */
+  cpus?: number[];
   /** The host serve runs on, as it captured it. */
   environment: Environment;
 }

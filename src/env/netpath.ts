@@ -317,9 +317,10 @@ export class VethPath {
 }
 
 /** The path as the step header names it: `IPv4 loopback`, `IPv4 veth (...)`. */
-export function describePath(kind: NetPathKind | 'remote' | undefined, family: Family, record?: VethRecord, remote?: { peer: string; serveRole: string; environment?: { hostname?: string } }): string {
+export function describePath(kind: NetPathKind | 'remote' | undefined, family: Family, record?: VethRecord, remote?: { peer: string; serveRole: string; cpus?: number[]; environment?: { hostname?: string } }): string {
   if (kind === 'remote') {
-    const where = remote ? ` (serve at ${remote.peer}${remote.environment?.hostname ? ` on ${remote.environment.hostname}` : ''}, the ${remote.serveRole === 'resetter' ? 'resetting side' : 'victim side'})` : '';
+    const pinned = remote?.cpus ? `, its lanes pinned to CPUs ${remote.cpus.join(',')}` : ', its lanes floating';
+    const where = remote ? ` (serve at ${remote.peer}${remote.environment?.hostname ? ` on ${remote.environment.hostname}` : ''}, the ${remote.serveRole === 'resetter' ? 'resetting side' : 'victim side'}${pinned})` : '';
     return `IPv${family} remote host${where}`;
   }
   if (kind !== 'veth') return `IPv${family} loopback`;

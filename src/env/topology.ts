@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { native } from '../core/native.js';
+import { UsageError } from '../common/errors.js';
 
 /**
  * The machine's shape: which logical CPUs share a core (SMT siblings), a
@@ -40,6 +41,20 @@ export interface TopologyGroups {
 export const SYSFS_ROOT_ENV = 'CLOSE_STRESS_SYSFS_ROOT';
 
 /** Linux cpulist format: "0-3,8,10-11" -> [0,1,2,3,8,10,11]. */
+/** A CPU-list flag (`--rps-cpus 0-3,8`): a non-empty list below `max`, sorted, each CPU once. */
+export function parseCpuFlag(text: string, flag: string, max: number): number[] {
+  const usage = `${flag} takes a CPU list such as 0-3,8, not '${text}'`;
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(text);
+  } catch {
+    throw new UsageError(usage);
+  }
+  if (cpus.length === 0) throw new UsageError(usage);
+  if (cpus.some((c) => c >= max)) throw new UsageError(`${flag} takes CPUs below ${max}, not '${text}'`);
+  return [...new Set(cpus)].sort((a, b) => a - b);
+}
+
 export function parseCpuList(text: string): number[] {
   const cpus: number[] = [];
   for (const part of text.trim().split(',')) {

@@ -45,7 +45,7 @@ export interface PeerStep {
 }
 
 export type ToController =
-  | { type: 'welcome'; protocol: number; environment: Environment }
+  | { type: 'welcome'; protocol: number; environment: Environment; cpus?: number[] }
   | { type: 'refused'; reason: string }
   | { type: 'ready'; id: number; address: string; ports: number[] }
   /** Serve ended the step itself (its time bound): the controller stops its lanes, then asks for the result as usual. */

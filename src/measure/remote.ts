@@ -83,7 +83,7 @@ export class RemotePeer {
       control.close();
       throw new RunError(`--peer ${peer}: serve speaks control protocol ${(answer as { protocol?: number }).protocol}, this controller ${PROTOCOL}`);
     }
-    return new RemotePeer(control, { peer, serveRole: serveRoleOf(options), environment: answer.environment }, maxLanes);
+    return new RemotePeer(control, { peer, serveRole: serveRoleOf(options), environment: answer.environment, ...(answer.cpus && { cpus: answer.cpus }) }, maxLanes);
   }
 
   /** One pass of a step (the LanePool contract): serve's side first, then ours; serve's result is kept for merge(). */
