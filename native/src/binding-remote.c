@@ -10,6 +10,7 @@
 
 #include <node_api.h>
 
+#include "binding-memory.h"
 #include "remote.h"
 
 void cs_remote_napi_register(napi_env env, napi_value exports);
@@ -94,20 +95,16 @@ static napi_value run_remote_lane(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, NULL, "runRemoteLane(memory, stepOffset, laneOffset, config)");
         return NULL;
     }
-    napi_typedarray_type type;
-    size_t length, byte_offset;
-    void *data;
-    napi_value ab;
+    size_t bytes;
+    char *base = cs_napi_shared_memory(env, argv[0], &bytes);
+    if (!base) return NULL;
     uint32_t step_off, lane_off;
-    if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byte_offset) != napi_ok ||
-        type != napi_biguint64_array || napi_get_value_uint32(env, argv[1], &step_off) != napi_ok ||
-        napi_get_value_uint32(env, argv[2], &lane_off) != napi_ok) {
-        napi_throw_type_error(env, NULL, "runRemoteLane: memory must be a BigUint64Array, offsets integers");
+    if (napi_get_value_uint32(env, argv[1], &step_off) != napi_ok || napi_get_value_uint32(env, argv[2], &lane_off) != napi_ok) {
+        napi_throw_type_error(env, NULL, "runRemoteLane: offsets must be integers");
         return NULL;
     }
-    size_t bytes = length * 8;
-    if (step_off % 8 || lane_off % 8 || step_off + sizeof(struct cs_step_shared) > bytes ||
-        lane_off + sizeof(struct cs_lane_counters) > bytes) {
+    if (!cs_offset_fits(step_off, sizeof(struct cs_step_shared), bytes) ||
+        !cs_offset_fits(lane_off, sizeof(struct cs_lane_counters), bytes)) {
         napi_throw_range_error(env, NULL, "step or lane offset outside the shared memory");
         return NULL;
     }
@@ -138,7 +135,6 @@ static napi_value run_remote_lane(napi_env env, napi_callback_info info) {
     cfg.probes = (unsigned)probes;
     cfg.skew_ns = (int64_t)skew;
     cfg.wait_ms = (int64_t)wait_ms;
-    char *base = data;
     int rc = cs_run_remote_lane(&cfg, (struct cs_step_shared *)(base + step_off),
                                 (struct cs_lane_counters *)(base + lane_off));
     napi_value out;

@@ -14,6 +14,7 @@
 
 #include <node_api.h>
 
+#include "binding-memory.h"
 #include "core.h"
 
 #define CHECK(env, call)                                                     \
@@ -209,23 +210,15 @@ static napi_value run_lanes(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, NULL, "runLanes(memory, stepOffset, lanes: [{laneOffset, config}], at most 1024)");
         return NULL;
     }
-    napi_typedarray_type type;
-    size_t length, byte_offset;
-    void *data;
-    napi_value ab;
-    CHECK(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &byte_offset));
-    if (type != napi_biguint64_array) {
-        napi_throw_type_error(env, NULL, "memory must be a BigUint64Array");
-        return NULL;
-    }
+    size_t bytes;
+    char *base = cs_napi_shared_memory(env, argv[0], &bytes);
+    if (!base) return NULL;
     uint32_t step_off;
     CHECK(env, napi_get_value_uint32(env, argv[1], &step_off));
-    size_t bytes = length * 8;
-    if (step_off % 8 || step_off + sizeof(struct cs_step_shared) > bytes) {
+    if (!cs_offset_fits(step_off, sizeof(struct cs_step_shared), bytes)) {
         napi_throw_range_error(env, NULL, "step offset outside the shared memory");
         return NULL;
     }
-    char *base = data;
     struct cs_lane_job *jobs = calloc(n ? n : 1, sizeof *jobs);
     struct lane_strings *strings = calloc(n ? n : 1, sizeof *strings);
     if (!jobs || !strings) {
@@ -238,7 +231,7 @@ static napi_value run_lanes(napi_env env, napi_callback_info info) {
         napi_value lane, v;
         uint32_t lane_off = 0;
         if (napi_get_element(env, argv[2], i, &lane) != napi_ok || napi_get_named_property(env, lane, "laneOffset", &v) != napi_ok ||
-            napi_get_value_uint32(env, v, &lane_off) != napi_ok || lane_off % 8 || lane_off + sizeof(struct cs_lane_counters) > bytes) {
+            napi_get_value_uint32(env, v, &lane_off) != napi_ok || !cs_offset_fits(lane_off, sizeof(struct cs_lane_counters), bytes)) {
             napi_throw_range_error(env, NULL, "lane offset outside the shared memory");
             goto fail;
         }
